@@ -1,0 +1,206 @@
+"""The `onemap` command: parses options and calls functions that are tested on their own.
+
+    onemap setup [--no-demo] [--for-tests]   PostgreSQL/PostGIS, cluster, database, demo data
+    onemap db up|down|status|shell|url|migrate|reset
+    onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
+    onemap stop                              stop the dashboard and the embedded cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from onemap.errors import OneMapError, SetupError
+from onemap.settings import Settings, load_settings
+
+
+def _say(message: str) -> None:
+    print(f"[onemap] {message}", file=sys.stderr, flush=True)
+
+
+# --- setup ---------------------------------------------------------------------------------
+def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
+    from onemap.bootstrap import prepare_database, start_server
+
+    start_server(settings)
+    if args.for_tests:
+        from onemap.system import ensure_browser
+
+        ensure_browser()
+        _say("database server and browser ready for the tests")
+        return 0
+    engine = prepare_database(settings, demo=not args.no_demo)
+    from store import repository
+
+    counts = repository.unit_counts_by_level(engine)
+    _say(f"database ready ({engine.url.host}:{engine.url.port}/{engine.url.database}); "
+         f"units per level: {counts or 'none'}")
+    return 0
+
+
+# --- db ------------------------------------------------------------------------------------
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from onemap.bootstrap import embedded_cluster, prepare_database, start_server
+    from store.engine import database_url
+
+    action = args.action
+    if action == "up":
+        start_server(settings)
+        _say(_db_status(settings))
+        return 0
+    if action == "url":
+        print(database_url(settings))
+        return 0
+    if action == "migrate":
+        start_server(settings)
+        prepare_database(settings, demo=False)
+        _say("schema at head")
+        return 0
+    if action == "reset":
+        start_server(settings)
+        prepare_database(settings, fresh=True, demo=not args.no_demo)
+        _say("database recreated")
+        return 0
+    if action == "shell":
+        start_server(settings)
+        return _psql(settings)
+    if not settings.embedded:
+        _say(f"DATABASE_URL is set; OneMap does not manage that server ({action} ignored).")
+        return 0
+    cluster = embedded_cluster(settings)
+    if action == "down":
+        _say("cluster stopped" if cluster.stop() else "cluster was not running")
+        return 0
+    print(cluster.status().describe())
+    return 0
+
+
+def _db_status(settings: Settings) -> str:
+    if not settings.embedded:
+        return "using DATABASE_URL"
+    from onemap.bootstrap import embedded_cluster
+
+    return "cluster " + embedded_cluster(settings).status().describe()
+
+
+def _psql(settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+
+    from store.engine import database_url
+
+    url = make_url(database_url(settings))
+    env = dict(os.environ, PGPASSWORD=url.password or "")
+    psql = "psql"
+    if settings.embedded:
+        from onemap.bootstrap import embedded_cluster
+
+        psql = embedded_cluster(settings).bins.tool("psql")
+    return subprocess.call([psql, "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+                            "-U", url.username or "postgres", url.database or "postgres"], env=env)
+
+
+# --- serve / stop --------------------------------------------------------------------------
+def _pidfile(settings: Settings) -> Path:
+    return settings.var_path / "run" / "dashboard.pid"
+
+
+def _running_pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from store.cluster import port_in_use
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    settings = settings.with_(host=host, port=port)
+    pidfile = _pidfile(settings)
+    pid = _running_pid(pidfile)
+    if pid:
+        raise SetupError(f"OneMap is already serving (pid {pid}) at http://{host}:{port}/ — "
+                         "open it, or run `make stop` first.")
+    if port_in_use(port, "127.0.0.1" if host in ("0.0.0.0", "") else host):
+        raise SetupError(f"Port {port} is already in use by another program, so the dashboard "
+                         f"cannot start. Stop that program or pick another port: "
+                         f"ONEMAP_PORT={port + 1} make run")
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    from dashboard.server import serve
+
+    _say(f"serving the dashboard on http://{host}:{port}/  (Ctrl-C or `make stop` to stop)")
+    serve(settings, pidfile=pidfile)
+    return 0
+
+
+def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
+    pidfile = _pidfile(settings)
+    pid = _running_pid(pidfile)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _running_pid(pidfile) is None:
+                break
+            time.sleep(0.1)
+        _say(f"dashboard stopped (pid {pid})")
+    else:
+        _say("dashboard was not running")
+    pidfile.unlink(missing_ok=True)
+    if settings.embedded:
+        from onemap.bootstrap import embedded_cluster
+
+        if (settings.var_path / "pg" / "data" / "PG_VERSION").exists():
+            _say("cluster stopped" if embedded_cluster(settings).stop()
+                 else "cluster was not running")
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onemap", description="OneMap (一张图) command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    setup = sub.add_parser("setup", help="PostgreSQL/PostGIS, cluster, database, demo data")
+    setup.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    setup.add_argument("--for-tests", action="store_true",
+                       help="only the database server and the browser the tests need")
+    setup.set_defaults(func=cmd_setup)
+
+    db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, reset")
+    db.add_argument("action", choices=["up", "down", "status", "shell", "url", "migrate",
+                                       "reset"])
+    db.add_argument("--no-demo", action="store_true", help="reset: leave the database empty")
+    db.set_defaults(func=cmd_db)
+
+    serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    stop = sub.add_parser("stop", help="stop the dashboard and the embedded cluster")
+    stop.set_defaults(func=cmd_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(load_settings(), args)
+    except OneMapError as exc:
+        print(f"onemap: error: {exc.user_msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Settings: one documented registry, read from the environment and an optional YAML file.
+
+Every setting has an environment variable, a default and a line of documentation; the README's
+configuration table is checked against :data:`REGISTRY` by a test, so a setting cannot be
+added without being documented.  Settings are read when :func:`load_settings` is called and
+passed explicitly (``create_app(settings)``) — never read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from onemap.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+DEFAULT_LEVEL_NAMES = ("县(市/区/旗)", "乡镇(街道)", "村(社区)", "网格")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One entry of the registry: the field name, its environment variable and its meaning."""
+
+    field: str
+    env: str
+    default: Any
+    doc: str
+    parse: Callable[[str], Any] = str
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+def _names(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise ValueError("give at least one level name, separated by commas")
+    return names
+
+
+def _lang(value: str) -> str:
+    if value not in ("zh", "en"):
+        raise ValueError(f"{value!r} is not a supported language (zh or en)")
+    return value
+
+
+def _datum(value: str) -> str:
+    if value not in ("wgs84", "gcj02"):
+        raise ValueError(f"{value!r} is not a basemap datum (wgs84 or gcj02)")
+    return value
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+REGISTRY: tuple[Setting, ...] = (
+    Setting("database_url", "DATABASE_URL", "",
+            "PostGIS to use, e.g. postgresql+psycopg://user:pw@host:5432/onemap. "
+            "Empty: OneMap runs its own cluster under var/pg (the embedded default)."),
+    Setting("var_dir", "ONEMAP_VAR_DIR", str(PROJECT_ROOT / "var"),
+            "Where the embedded cluster, logs and pid files live.", lambda v: v),
+    Setting("pg_port", "ONEMAP_PG_PORT", 54329,
+            "Port of the embedded PostgreSQL cluster (listens on 127.0.0.1 only).", _port),
+    Setting("pg_bindir", "ONEMAP_PG_BINDIR", "",
+            "Directory holding initdb/pg_ctl/postgres, when they are not found by themselves."),
+    Setting("db_name", "ONEMAP_DB_NAME", "onemap",
+            "Database name in the embedded cluster."),
+    Setting("test_db_name", "ONEMAP_TEST_DB_NAME", "onemap_test",
+            "Database created fresh for each `make test` run (on the same server)."),
+    Setting("host", "ONEMAP_HOST", "127.0.0.1", "Address the dashboard listens on."),
+    Setting("port", "ONEMAP_PORT", 8050, "Port the dashboard listens on.", _port),
+    Setting("workers", "ONEMAP_WORKERS", 2, "Number of web server (gunicorn) workers.", int),
+    Setting("timezone", "ONEMAP_TIMEZONE", "Asia/Shanghai",
+            "Time zone for local days and deadlines (times are stored as timestamptz)."),
+    Setting("lang", "ONEMAP_LANG", "zh", "Default interface language: zh or en.", _lang),
+    Setting("level_names", "ONEMAP_LEVEL_NAMES", DEFAULT_LEVEL_NAMES,
+            "Names of the unit levels from the top down, separated by commas.", _names),
+    Setting("basemap_url", "ONEMAP_BASEMAP_URL", "",
+            "Tile URL template ({z}/{x}/{y}) for the basemap. Empty: a plain background, "
+            "no request leaves the machine."),
+    Setting("basemap_attribution", "ONEMAP_BASEMAP_ATTRIBUTION", "",
+            "Attribution text shown for the basemap."),
+    Setting("basemap_datum", "ONEMAP_BASEMAP_DATUM", "wgs84",
+            "Datum of the basemap tiles: wgs84 or gcj02 (Amap-style tiles).", _datum),
+    Setting("config_file", "ONEMAP_CONFIG", "",
+            "Optional YAML file with any of these settings (keys are the lower-case names "
+            "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
+            _optional_path),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The project's configuration, immutable once loaded."""
+
+    database_url: str = ""
+    var_dir: str = str(PROJECT_ROOT / "var")
+    pg_port: int = 54329
+    pg_bindir: str = ""
+    db_name: str = "onemap"
+    test_db_name: str = "onemap_test"
+    host: str = "127.0.0.1"
+    port: int = 8050
+    workers: int = 2
+    timezone: str = "Asia/Shanghai"
+    lang: str = "zh"
+    level_names: tuple[str, ...] = DEFAULT_LEVEL_NAMES
+    basemap_url: str = ""
+    basemap_attribution: str = ""
+    basemap_datum: str = "wgs84"
+    config_file: Path | None = None
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+    @property
+    def embedded(self) -> bool:
+        """True when OneMap manages its own PostgreSQL cluster (no DATABASE_URL given)."""
+        return not self.database_url
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _yaml_values(path: Path) -> dict[str, Any]:
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml is a dependency
+        raise ConfigError("Reading ONEMAP_CONFIG needs PyYAML: pip install pyyaml") from exc
+    if not path.is_file():
+        raise ConfigError(f"ONEMAP_CONFIG points to {path}, which is not a file.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of setting: value.")
+    known = {s.field for s in REGISTRY}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}.")
+    return {k: ("" if v is None else v) for k, v in data.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from defaults, then the YAML file, then the environment."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    config_file = env.get("ONEMAP_CONFIG", "")
+    if config_file:
+        raw.update(_yaml_values(Path(config_file).expanduser()))
+    for setting in REGISTRY:
+        if setting.env in env and env[setting.env] != "":
+            raw[setting.field] = env[setting.env]
+    values: dict[str, Any] = {}
+    for setting in REGISTRY:
+        if setting.field not in raw:
+            continue
+        value = raw[setting.field]
+        try:
+            values[setting.field] = setting.parse(str(value)) if not isinstance(
+                value, (list, tuple)) else setting.parse(",".join(map(str, value)))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{setting.env}={value!r} is not usable: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    assert known == {s.field for s in REGISTRY}, "Settings and REGISTRY disagree"
+    return Settings(**values)

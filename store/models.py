@@ -1,0 +1,211 @@
+"""The database schema as GeoAlchemy2 declarative models.
+
+All geometries are SRID 4326.  CGCS2000 (EPSG:4490) differs from WGS84 by centimetres, far
+below what grid governance can see, so CGCS2000 data is stored as 4326 without transformation.
+Spatial indexes are declared here (``spatial_index=True``) for the models and created
+explicitly in the migrations, where the columns use ``spatial_index=False`` so that Alembic does
+not create them twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+SOURCES = ("grid_app", "hotline_12345", "citizen_app", "police_110", "petition", "court", "other")
+SEVERITIES = ("high", "medium", "low")
+CAMERA_KINDS = ("xueliang", "cuncuntong", "social")  # 雪亮 / 村村通 / 社会面
+CAMERA_STATUSES = ("online", "offline")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    """A governance unit at any level (0 = county … deepest = grid); versions keep history."""
+
+    __tablename__ = "unit"
+    __table_args__ = (
+        CheckConstraint("level >= 0", name="ck_unit_level"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="ck_unit_validity"),
+        Index("ux_unit_code_current", "code", unique=True,
+              postgresql_where=text("valid_to IS NULL")),
+        Index("ix_unit_parent", "parent_id"),
+        Index("ix_unit_level", "level"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True),
+                         nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Household(Base):
+    __tablename__ = "household"
+    __table_args__ = (
+        CheckConstraint("size >= 0 AND registered >= 0 AND floating >= 0",
+                        name="ck_household_counts"),
+        Index("ix_household_grid", "grid_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+    address: Mapped[str] = mapped_column(Text)
+    building: Mapped[str | None] = mapped_column(Text)
+    room: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    registered: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    floating: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    is_rental: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    is_elderly_alone: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    is_special_care: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+
+
+class HouseholdPerson(Base):
+    """Personal data, kept apart so only the data layer reaches it (and can audit access)."""
+
+    __tablename__ = "household_person"
+    __table_args__ = (Index("ix_household_person_household", "household_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("household.id", ondelete="CASCADE"))
+    is_head: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(Text)
+
+
+class Camera(Base):
+    __tablename__ = "camera"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CAMERA_KINDS), name="ck_camera_kind"),
+        CheckConstraint(_in("status", CAMERA_STATUSES), name="ck_camera_status"),
+        Index("ix_camera_grid", "grid_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="online")
+    stream_url: Mapped[str | None] = mapped_column(Text)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    fov_deg: Mapped[float | None] = mapped_column(Float)
+    range_m: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+
+
+class Department(Base):
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+
+
+class GridWorker(Base):
+    __tablename__ = "grid_worker"
+    __table_args__ = (Index("ix_grid_worker_grid", "grid_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    full_time: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+
+class Incident(Base):
+    """A report and its handling; the unit ids of every level are frozen at receipt."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_incident_source_external_id"),
+        CheckConstraint(_in("source", SOURCES), name="ck_incident_source"),
+        CheckConstraint(_in("severity", SEVERITIES), name="ck_incident_severity"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="ck_incident_rating"),
+        Index("ix_incident_status", "status"),
+        Index("ix_incident_received_at", "received_at"),
+        Index("ix_incident_grid", "grid_id"),
+        Index("ix_incident_town", "town_id"),
+        Index("ix_incident_due_open", "due_at", postgresql_where=text("closed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(Text)
+    subcategory: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(8), server_default="medium")
+    description: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    location_reason: Mapped[str | None] = mapped_column(String(16))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
+    status: Mapped[str] = mapped_column(String(32), server_default="received")
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    village_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    county_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    handling_level: Mapped[int | None] = mapped_column(SmallInteger)
+    department_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("department.id"))
+    grid_worker_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("grid_worker.id"))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class IncidentEvent(Base):
+    """Append-only history of an incident; a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "incident_event"
+    __table_args__ = (Index("ix_incident_event_incident", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)

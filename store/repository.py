@@ -1,0 +1,103 @@
+"""Every query the application runs, in one place.
+
+Callers pass an Engine (or a Connection inside their own transaction) and get plain Python
+values back — dicts, GeoJSON mappings, numbers — never ORM sessions.  Keeping SQL here means
+jurisdiction scoping and auditing can later be added once, for every page and API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+Bindable = Engine | Connection
+
+
+def _scalar(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return conn.scalar(text(sql), params or {})
+    return db.scalar(text(sql), params or {})
+
+
+def _rows(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params or {})]
+    return [dict(r._mapping) for r in db.execute(text(sql), params or {})]
+
+
+# --- health --------------------------------------------------------------------------------
+def postgis_version(db: Bindable) -> str:
+    return _scalar(db, "SELECT postgis_lib_version()")
+
+
+# --- units ---------------------------------------------------------------------------------
+def count_units(db: Bindable, *, current_only: bool = True) -> int:
+    where = "WHERE valid_to IS NULL" if current_only else ""
+    return int(_scalar(db, f"SELECT count(*) FROM unit {where}"))
+
+
+def unit_counts_by_level(db: Bindable) -> dict[int, int]:
+    rows = _rows(db, "SELECT level, count(*) AS n FROM unit WHERE valid_to IS NULL "
+                     "GROUP BY level ORDER BY level")
+    return {r["level"]: r["n"] for r in rows}
+
+
+def insert_units(conn: Connection, units: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Insert units given top-down (parents first); returns {code: id}.
+
+    Each mapping has code, name, level, parent_code (or None), wkt (Polygon or MultiPolygon,
+    WGS84) and area_m2.  Runs in the caller's transaction so a failed load leaves nothing.
+    """
+    ids: dict[str, int] = {}
+    stmt = text(
+        "INSERT INTO unit (code, name, level, parent_id, geom, area_m2) "
+        "VALUES (:code, :name, :level, :parent_id, "
+        "ST_Multi(ST_GeomFromText(:wkt, 4326)), :area_m2) RETURNING id")
+    for unit in units:
+        parent_code = unit.get("parent_code")
+        params = {
+            "code": unit["code"], "name": unit["name"], "level": unit["level"],
+            "parent_id": ids.get(parent_code) if parent_code else None,
+            "wkt": unit["wkt"], "area_m2": unit["area_m2"],
+        }
+        ids[unit["code"]] = conn.scalar(stmt, params)
+    return ids
+
+
+def units_geojson(db: Bindable, *, level: int | None = None) -> dict[str, Any]:
+    """Current units as a GeoJSON FeatureCollection (properties: id, code, name, level)."""
+    where = ["valid_to IS NULL"]
+    params: dict[str, Any] = {}
+    if level is not None:
+        where.append("level = :level")
+        params["level"] = level
+    sql = f"""
+        SELECT json_build_object(
+            'type', 'FeatureCollection',
+            'features', coalesce(json_agg(json_build_object(
+                'type', 'Feature',
+                'id', id,
+                'geometry', ST_AsGeoJSON(geom, 6)::json,
+                'properties', json_build_object(
+                    'id', id, 'code', code, 'name', name, 'level', level,
+                    'parent_id', parent_id)
+            ) ORDER BY level, code), '[]'::json))
+        FROM unit WHERE {' AND '.join(where)}
+    """
+    value = _scalar(db, sql, params)
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def units_bounds(db: Bindable) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the current units, or None when there are none."""
+    row = _rows(db, "SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, "
+                    "ST_YMax(e) AS y1 FROM (SELECT ST_Extent(geom) AS e FROM unit "
+                    "WHERE valid_to IS NULL) s")[0]
+    if row["x0"] is None:
+        return None
+    return (row["x0"], row["y0"], row["x1"], row["y1"])
