@@ -107,7 +107,8 @@ def _psql(settings: Settings) -> int:
 
 # --- serve / stop --------------------------------------------------------------------------
 def _pidfile(settings: Settings) -> Path:
-    return settings.var_path / "run" / "dashboard.pid"
+    """One pid file per port, so a test server never collides with the developer's."""
+    return settings.var_path / "run" / f"dashboard-{settings.port}.pid"
 
 
 def _running_pid(pidfile: Path) -> int | None:
@@ -143,18 +144,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
-    pidfile = _pidfile(settings)
-    pid = _running_pid(pidfile)
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _running_pid(pidfile) is None:
-                break
-            time.sleep(0.1)
-        _say(f"dashboard stopped (pid {pid})")
-    else:
+    stopped = 0
+    for pidfile in sorted((settings.var_path / "run").glob("dashboard-*.pid")):
+        pid = _running_pid(pidfile)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if _running_pid(pidfile) is None:
+                    break
+                time.sleep(0.1)
+            _say(f"dashboard stopped (pid {pid})")
+            stopped += 1
+        pidfile.unlink(missing_ok=True)
+    if not stopped:
         _say("dashboard was not running")
-    pidfile.unlink(missing_ok=True)
     if settings.embedded:
         from onemap.bootstrap import embedded_cluster
 

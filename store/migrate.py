@@ -8,9 +8,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What autogenerate compares: our tables, not PostGIS's own (spatial_ref_sys, …)."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def alembic_config(engine: Engine) -> Config:

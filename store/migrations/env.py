@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+from store.migrate import include_object
 from store.models import Base
 
 config = context.config
@@ -16,18 +17,11 @@ def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=_include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,
     )
-
-
-def _include_object(obj, name, type_, reflected, compare_to) -> bool:
-    # PostGIS's own tables (spatial_ref_sys, …) are not ours to manage.
-    if type_ == "table" and reflected and compare_to is None:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def run_migrations_online() -> None:

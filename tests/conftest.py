@@ -1,0 +1,53 @@
+"""Shared fixtures: the real PostGIS test database, created fresh for each run.
+
+Nothing here skips: if PostgreSQL, PostGIS or Chromium is missing the fixtures raise, and the
+tests that need them fail with the set-up error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine
+
+from onemap.bootstrap import start_server
+from onemap.settings import Settings, load_settings
+from store import migrate
+from store.engine import database_url, ensure_database, test_database_name
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def db_url(settings: Settings) -> str:
+    """URL of the test database: dropped, recreated and migrated to head once per run."""
+    start_server(settings)
+    url = database_url(settings, test_database_name(settings))
+    ensure_database(url, fresh=True)
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_engine(db_url: str) -> Iterator[Engine]:
+    engine = create_engine(db_url, pool_pre_ping=True)
+    migrate.upgrade(engine)
+    from loaders.demo import load_demo
+
+    load_demo(engine)  # the committed baseline every test may read (served by page tests)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def conn(db_engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that is rolled back: tests leave no trace."""
+    with db_engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()

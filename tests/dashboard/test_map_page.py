@@ -1,0 +1,74 @@
+"""The map page in headless Chromium: units drawn, nothing loaded from outside, both languages."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from store import repository
+
+pytestmark = [pytest.mark.db, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    requests: list[str] = []
+    failed: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
+    page.goto(url)
+    page.wait_for_selector("path.leaflet-interactive", timeout=30_000)
+    return page, requests, failed
+
+
+def test_map_shows_every_unit_with_no_outside_requests(browser, served_url, db_engine):
+    page, requests, failed = _open(browser, served_url + "/")
+    expected = repository.count_units(db_engine)
+    assert expected > 0
+    assert page.locator("path.leaflet-interactive").count() == expected
+    assert page.locator(".leaflet-container").count() == 1
+    legend = page.locator("#legend").inner_text()
+    assert "网格" in legend and "乡镇(街道)" in legend
+    assert "一张图" in page.title() + page.locator(".om-title").inner_text()
+    outside = [u for u in requests if urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert outside == [], f"page loaded assets from outside: {outside}"
+    assert failed == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map_zh.png"))
+    page.close()
+
+
+def test_language_switch_to_english(browser, served_url):
+    page, _, _ = _open(browser, served_url + "/")
+    page.click("#lang-switch")
+    page.wait_for_url("**/?lang=en")
+    page.wait_for_function(
+        "(document.querySelector('.om-title') || {innerText: ''}).innerText.includes('OneMap')")
+    page.wait_for_selector("#legend")
+    assert "Grid" in page.locator("#legend").inner_text()
+    assert page.locator("path.leaflet-interactive").count() > 0
+    page.close()
+
+
+def test_unit_name_shows_on_hover(browser, served_url):
+    page, _, _ = _open(browser, served_url + "/")
+    box = page.locator(".leaflet-container").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2 + 30, box["y"] + box["height"] / 2 + 30)
+    tip = page.locator(".leaflet-tooltip")
+    tip.wait_for(timeout=5_000)
+    assert "网格" in tip.inner_text() or "(" in tip.inner_text()
+    page.close()
+
+
+def test_health_endpoint_reports_postgis(served_url):
+    with urllib.request.urlopen(served_url + "/api/health", timeout=5) as resp:
+        body = json.loads(resp.read())
+    assert body["status"] == "ok"
+    assert body["units"] > 0
+    assert body["postgis"].startswith("3.")
