@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 TEXT: dict[str, dict[str, str]] = {
-    "title": {"zh": "一张图 · 网格化社会治理指挥中心", "en": "OneMap · Grid governance command centre"},
+    "title": {"zh": "一张图 · 网格化社会治理指挥中心",
+              "en": "OneMap · Grid governance command centre"},
     "levels": {"zh": "层级", "en": "Levels"},
-    "units": {"zh": "个", "en": "units"},
-    "no_units": {"zh": "尚无网格数据。运行 make run 会自动载入示例数据；或用 onemap db reset 重建。",
+    "no_units": {"zh": "尚无网格数据。make run 会自动载入示例数据；或用 onemap db reset 重建。",
                  "en": "No units yet. `make run` loads the sample; `onemap db reset` rebuilds."},
     "db_down": {"zh": "数据库暂不可用，请稍后刷新（onemap db status 查看状态）。",
                 "en": "The database is unavailable; refresh shortly (`onemap db status`)."},

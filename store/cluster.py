@@ -109,8 +109,8 @@ class Cluster:
         result = subprocess.run(args, capture_output=True, text=True, env=env, cwd="/",
                                 timeout=timeout, **kwargs)
         if check and result.returncode != 0:
-            raise SetupError(f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout}"
-                             f"\nServer log: {self.logfile}")
+            said = result.stderr.strip() or result.stdout.strip()
+            raise SetupError(f"{Path(args[0]).name} failed: {said}\nServer log: {self.logfile}")
         return result
 
     def _prepare_dirs(self) -> None:
