@@ -80,9 +80,11 @@ class Household(Base):
         CheckConstraint("size >= 0 AND registered >= 0 AND floating >= 0",
                         name="ck_household_counts"),
         Index("ix_household_grid", "grid_id"),
+        Index("ux_household_code", "code", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(64))  # 户编码: natural key for re-loads
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
     address: Mapped[str] = mapped_column(Text)
     building: Mapped[str | None] = mapped_column(Text)
@@ -144,9 +146,11 @@ class Department(Base):
 
 class GridWorker(Base):
     __tablename__ = "grid_worker"
-    __table_args__ = (Index("ix_grid_worker_grid", "grid_id"),)
+    __table_args__ = (Index("ix_grid_worker_grid", "grid_id"),
+                      Index("ux_grid_worker_code", "code", unique=True))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
     grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))

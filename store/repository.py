@@ -101,3 +101,25 @@ def units_bounds(db: Bindable) -> tuple[float, float, float, float] | None:
     if row["x0"] is None:
         return None
     return (row["x0"], row["y0"], row["x1"], row["y1"])
+
+
+def load_units_frame(db: Bindable, *, at: Any = None):
+    """Current units (or those valid at ``at``) as a GeoDataFrame for `geo.assign`.
+
+    Columns: id, code, name, level, parent_id, geometry (EPSG:4326).
+    """
+    import geopandas as gpd
+    import shapely
+
+    where = "valid_to IS NULL" if at is None else (
+        "valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)")
+    rows = _rows(db, f"SELECT id, code, name, level, parent_id, ST_AsBinary(geom) AS wkb "
+                     f"FROM unit WHERE {where} ORDER BY level, code", {"at": at})
+    geoms = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows]) if rows else []
+    frame = gpd.GeoDataFrame(rows, geometry=list(geoms), crs="EPSG:4326")
+    if frame.empty:
+        frame = gpd.GeoDataFrame(
+            {"id": [], "code": [], "name": [], "level": [], "parent_id": []},
+            geometry=[], crs="EPSG:4326")
+    frame["parent_id"] = frame["parent_id"].astype("Int64")
+    return frame
