@@ -91,6 +91,9 @@ REGISTRY: tuple[Setting, ...] = (
             "Attribution text shown for the basemap."),
     Setting("basemap_datum", "ONEMAP_BASEMAP_DATUM", "wgs84",
             "Datum of the basemap tiles: wgs84 or gcj02 (Amap-style tiles).", _datum),
+    Setting("demo_region", "ONEMAP_DEMO_REGION", "yumen",
+            "Demo data `make run` loads into an empty database: yumen, donghai, etuoke, "
+            "chengguan, all, or sample (a few rectangles)."),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -117,6 +120,7 @@ class Settings:
     basemap_url: str = ""
     basemap_attribution: str = ""
     basemap_datum: str = "wgs84"
+    demo_region: str = "yumen"
     config_file: Path | None = None
 
     @property

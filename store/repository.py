@@ -41,6 +41,11 @@ def count_units(db: Bindable, *, current_only: bool = True) -> int:
     return int(_scalar(db, f"SELECT count(*) FROM unit {where}"))
 
 
+def unit_code_exists(db: Bindable, code: str) -> bool:
+    return bool(_scalar(db, "SELECT EXISTS (SELECT 1 FROM unit WHERE code = :c AND "
+                            "valid_to IS NULL)", {"c": code}))
+
+
 def unit_counts_by_level(db: Bindable) -> dict[int, int]:
     rows = _rows(db, "SELECT level, count(*) AS n FROM unit WHERE valid_to IS NULL "
                      "GROUP BY level ORDER BY level")
