@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from loaders.demo_spec import REGIONS
@@ -22,7 +23,8 @@ def _say(message: str) -> None:
     print(f"[onemap] {message}", file=sys.stderr, flush=True)
 
 
-def load_region(engine: Engine, region: str) -> dict[str, int]:
+def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
+                tz: str = "Asia/Shanghai") -> dict[str, int]:
     """Generate and store one region in one transaction; returns row counts per table."""
     if region == "sample":
         units = build_sample_units()
@@ -32,33 +34,114 @@ def load_region(engine: Engine, region: str) -> dict[str, int]:
         return {"unit": len(units)}
     if region not in REGIONS:
         raise ValueError(f"unknown demo region {region!r}; choose from {REGION_CHOICES}")
-    from loaders.generate_units import build_units
-
     spec = REGIONS[region]
-    started = time.monotonic()
-    _say(f"{spec.name}: generating units …")
-    units, _density = build_units(spec)
-    rows = [{**u, "wkt": u["geom"].wkt} for u in units]
     with engine.begin() as conn:
         if repository.unit_code_exists(conn, spec.adcode):
             _say(f"{spec.name} is already loaded; skipped")
             return {}
-        repository.insert_units(conn, rows)
-    _say(f"{spec.name}: {len(units)} units in {time.monotonic() - started:.1f} s")
-    return {"unit": len(units)}
+        return _generate_and_store(conn, spec, now or pd.Timestamp.now(tz="UTC"), tz)
 
 
-def load_demo(engine: Engine, region: str = "sample") -> dict[str, int]:
+def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int]:
+    """Every table of one region, written with COPY inside the caller's transaction."""
+    import geopandas as gpd
+    import numpy as np
+
+    from geo.assign import AssignmentEngine
+    from loaders.generate_incidents import build_incidents
+    from loaders.generate_people import (build_cameras, build_departments, build_households,
+                                         build_workers)
+    from loaders.generate_units import build_units
+    from store.frames import copy_frame, reserve_ids
+
+    clock = _Clock(spec.name)
+    rng = np.random.default_rng(spec.seed + 1)
+    units, density = build_units(spec)
+    ids = repository.insert_units(conn, [{**u, "wkt": u["geom"].wkt} for u in units])
+    frame = gpd.GeoDataFrame({
+        "id": [ids[u["code"]] for u in units], "code": [u["code"] for u in units],
+        "level": [u["level"] for u in units],
+        "parent_id": [ids.get(u["parent_code"]) for u in units],
+    }, geometry=[u["geom"] for u in units], crs="EPSG:4326")
+    frame["parent_id"] = frame["parent_id"].astype("Int64")
+    county = units[0]["geom"]
+    assigner = AssignmentEngine.build(frame)
+    counts = {"unit": len(units)}
+    clock.step(f"{len(units)} units")
+
+    names = {ids[u["code"]]: u["name"] for u in units}
+    grid_codes = {ids[u["code"]]: u["code"] for u in units if u["level"] == 3}
+    households, persons = build_households(spec, density, county, assigner, grid_codes, names,
+                                           rng)
+    households.insert(0, "id", np.arange(len(households)) + reserve_ids(
+        conn, "household", len(households)))
+    counts["household"] = copy_frame(conn, "household", households)
+    persons["household_id"] = households["id"].to_numpy()
+    counts["household_person"] = copy_frame(
+        conn, "household_person", persons[["household_id", "is_head", "name", "phone",
+                                           "id_number"]])
+    clock.step(f"{len(households):,} households")
+
+    departments = build_departments(spec)
+    departments.insert(0, "id", np.arange(len(departments)) + reserve_ids(
+        conn, "department", len(departments)))
+    counts["department"] = copy_frame(conn, "department", departments)
+    per_grid = households.groupby("grid_id").size()
+    workers = build_workers(spec, np.array(sorted(grid_codes)), grid_codes, per_grid, rng)
+    workers.insert(0, "id", np.arange(len(workers)) + reserve_ids(conn, "grid_worker",
+                                                                  len(workers)))
+    counts["grid_worker"] = copy_frame(conn, "grid_worker", workers)
+    villages = [u["geom"] for u in units if u["level"] == 2]
+    centroids = np.array([(p.x, p.y) for p in (v.representative_point() for v in villages)])
+    cameras = build_cameras(spec, density, county, assigner, centroids, rng)
+    counts["camera"] = copy_frame(conn, "camera", cameras)
+    clock.step(f"{len(workers):,} grid workers, {len(cameras):,} cameras")
+
+    import shapely
+
+    hh_xy = shapely.get_coordinates(shapely.from_wkb(households["geom"].to_numpy()))
+    n_incidents = spec.incidents_per_year
+    first = reserve_ids(conn, "incident", n_incidents)
+    dept_ids = {code.split("-", 1)[1]: i for code, i in zip(departments["code"],
+                                                            departments["id"], strict=True)}
+    year = build_incidents(spec, hh_xy, assigner, workers, dept_ids, first, now, rng, tz)
+    counts["incident"] = copy_frame(conn, "incident", year.incidents)
+    counts["incident_event"] = copy_frame(conn, "incident_event", year.events)
+    clock.step(f"{len(year.incidents):,} incidents, {len(year.events):,} events")
+    conn.exec_driver_sql("ANALYZE")
+    clock.done()
+    return counts
+
+
+class _Clock:
+    """Progress lines with elapsed time, so a long load is never silent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.start = self.last = time.monotonic()
+
+    def step(self, what: str) -> None:
+        now = time.monotonic()
+        _say(f"{self.name}: {what} ({now - self.last:.1f} s)")
+        self.last = now
+
+    def done(self) -> None:
+        _say(f"{self.name}: done in {time.monotonic() - self.start:.1f} s")
+
+
+def load_demo(engine: Engine, region: str = "sample", *, now: pd.Timestamp | None = None,
+              tz: str = "Asia/Shanghai") -> dict[str, int]:
     regions = list(REGIONS) if region == "all" else [region]
     totals: dict[str, int] = {}
     for key in regions:
-        for table, n in load_region(engine, key).items():
+        for table, n in load_region(engine, key, now=now, tz=tz).items():
             totals[table] = totals.get(table, 0) + n
     return totals
 
 
-def load_demo_if_empty(engine: Engine, region: str = "sample") -> dict[str, int]:
+def load_demo_if_empty(engine: Engine, region: str = "sample", *,
+                       tz: str = "Asia/Shanghai") -> dict[str, int]:
     """Load demo data only into an empty database, so a second `make run` keeps the user's data."""
     if repository.count_units(engine, current_only=False) > 0:
         return {}
-    return load_demo(engine, region)
+    return load_demo(engine, region, tz=tz)

@@ -39,5 +39,5 @@ def prepare_database(settings: Settings, dbname: str | None = None, *, fresh: bo
     if demo:
         from loaders.demo import load_demo_if_empty
 
-        load_demo_if_empty(engine, settings.demo_region)
+        load_demo_if_empty(engine, settings.demo_region, tz=settings.timezone)
     return engine

@@ -2,6 +2,7 @@
 
     onemap setup [--no-demo] [--for-tests]   PostgreSQL/PostGIS, cluster, database, demo data
     onemap db up|down|status|shell|url|migrate|reset
+    onemap demo --region yumen|donghai|etuoke|chengguan|all|sample
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
     onemap stop                              stop the dashboard and the embedded cluster
 """
@@ -105,6 +106,21 @@ def _psql(settings: Settings) -> int:
                             "-U", url.username or "postgres", url.database or "postgres"], env=env)
 
 
+# --- demo ----------------------------------------------------------------------------------
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from loaders.demo import load_demo
+    from onemap.bootstrap import prepare_database, start_server
+
+    start_server(settings)
+    engine = prepare_database(settings, demo=False)
+    counts = load_demo(engine, args.region, tz=settings.timezone)
+    if not counts:
+        _say("nothing loaded (already there)")
+    else:
+        _say("loaded: " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
+    return 0
+
+
 # --- serve / stop --------------------------------------------------------------------------
 def _pidfile(settings: Settings) -> Path:
     """One pid file per port, so a test server never collides with the developer's."""
@@ -183,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "reset"])
     db.add_argument("--no-demo", action="store_true", help="reset: leave the database empty")
     db.set_defaults(func=cmd_db)
+
+    from loaders.demo import REGION_CHOICES
+
+    demo = sub.add_parser("demo", help="generate and load demo regions")
+    demo.add_argument("--region", choices=REGION_CHOICES, default="yumen",
+                      help="玉门 yumen, 东海 donghai, 鄂托克前旗 etuoke, 城关 chengguan, all")
+    demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
     serve.add_argument("--host", default=None)
