@@ -3,6 +3,7 @@
     onemap setup [--no-demo] [--for-tests]   PostgreSQL/PostGIS, cluster, database, demo data
     onemap db up|down|status|shell|url|migrate|reset
     onemap demo --region yumen|donghai|etuoke|chengguan|all|sample
+    onemap load boundaries|households|cameras|incidents FILE [--dry-run] …
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
     onemap stop                              stop the dashboard and the embedded cluster
 """
@@ -206,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--region", choices=REGION_CHOICES, default="yumen",
                       help="玉门 yumen, 东海 donghai, 鄂托克前旗 etuoke, 城关 chengguan, all")
     demo.set_defaults(func=cmd_demo)
+
+    from loaders.commands import register as register_load
+
+    register_load(sub)
 
     serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
     serve.add_argument("--host", default=None)
