@@ -49,8 +49,12 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int
 
     from geo.assign import AssignmentEngine
     from loaders.generate_incidents import build_incidents
-    from loaders.generate_people import (build_cameras, build_departments, build_households,
-                                         build_workers)
+    from loaders.generate_people import (
+        build_cameras,
+        build_departments,
+        build_households,
+        build_workers,
+    )
     from loaders.generate_units import build_units
     from store.frames import copy_frame, reserve_ids
 

@@ -60,8 +60,8 @@ def _received_times(n: int, now: pd.Timestamp, rng: np.random.Generator, tz: str
     """Reception times over the 365 local days up to now: weekly and seasonal rhythm, office
     hours; none after ``now``."""
     days = pd.date_range(end=now.tz_convert(tz).normalize(), periods=365, freq="D")
-    weekday = np.where(days.dayofweek < 5, 1.0, np.where(days.dayofweek == 5, 0.75, 0.65))
-    season = 1 + 0.25 * np.sin(2 * np.pi * (np.asarray(days.dayofyear) - 100) / 365)
+    weekday = np.where(days.day_of_week < 5, 1.0, np.where(days.day_of_week == 5, 0.75, 0.65))
+    season = 1 + 0.25 * np.sin(2 * np.pi * (np.asarray(days.day_of_year) - 100) / 365)
     weights = np.asarray(weekday * season, dtype=float)
     day = np.repeat(np.arange(365), rng.multinomial(n, weights / weights.sum()))
     hours = np.array([0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 2, 4, 6, 6, 5, 3, 3, 5, 6, 6, 5, 3, 2,

@@ -6,12 +6,12 @@ PostGIS parses fastest; the caller's transaction is used, so a failed load leave
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 
 def ewkb_hex(geoms: Sequence[Any] | np.ndarray, srid: int = 4326) -> np.ndarray:
@@ -31,3 +31,237 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str],
                 copy.write_row(row)
                 count += 1
     return count
+
+
+# --- staging tables and upserts for the importers ------------------------------------------
+# Each importer COPYs its clean rows into a temporary staging table, then one INSERT … ON
+# CONFLICT per target table merges them on the natural key.  ``xmax = 0`` in RETURNING tells a
+# fresh insert from an update; rows whose values did not change are not touched at all, so a
+# re-load of the same file reports them as unchanged and writes nothing.
+
+def create_staging(conn: Connection, name: str, columns: Mapping[str, str]) -> str:
+    """A temporary table ``name`` (dropped first if a previous load left it in this session)."""
+    cols = ", ".join(f"{c} {t}" for c, t in columns.items())
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+    return name
+
+
+def drop_staging(conn: Connection, name: str) -> None:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
+
+
+def _plain(values: Any) -> list[Any]:
+    """A column as a list of Python values with NaN/NaT/pd.NA turned into None (SQL NULL)."""
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if arr.dtype.kind == "f":
+        return np.where(np.isfinite(arr), arr, None).tolist()
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    out = arr.astype(object)
+    missing = np.frompyfunc(lambda v: v is None or v is _NA or v != v, 1, 1)(out).astype(bool)
+    if missing.any():
+        out = out.copy()
+        out[missing] = None
+    return out.tolist()
+
+
+try:  # pandas is always there for the importers, but bulk.py should not need it to import
+    from pandas import NA as _NA
+except ImportError:  # pragma: no cover
+    _NA = object()
+
+
+def copy_columns(conn: Connection, table: str, columns: Mapping[str, Any],
+                 *, chunk: int = 100_000, progress: Callable[[int], None] | None = None) -> int:
+    """COPY equal-length column arrays into ``table`` (fast path: native lists, no per-row
+    Python objects beyond the tuple); ``progress(n)`` is called after each chunk."""
+    names = list(columns)
+    data = [_plain(columns[c]) for c in names]
+    n = len(data[0]) if data else 0
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for start in range(0, n, chunk):
+                for row in zip(*(col[start:start + chunk] for col in data), strict=True):
+                    copy.write_row(row)
+                if progress:
+                    progress(min(chunk, n - start))
+    return n
+
+
+def staged_has_null(conn: Connection, staging: str, column: str) -> bool:
+    """Whether any staged row lacks ``column`` (decides which merge to run)."""
+    return bool(conn.execute(text(
+        f"SELECT EXISTS (SELECT 1 FROM {staging} WHERE {column} IS NULL)")).scalar())
+
+
+def _counts(conn: Connection, sql: str, params: Mapping[str, Any] | None = None
+            ) -> tuple[int, int]:
+    row = conn.execute(text(sql), dict(params or {})).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+INCIDENT_STAGING = {
+    "source": "text", "external_id": "text", "category": "text", "subcategory": "text",
+    "severity": "text", "description": "text", "lon": "float8", "lat": "float8",
+    "address": "text", "location_reason": "text", "reported_at": "float8",
+    "received_at": "float8", "status": "text", "grid_id": "bigint", "village_id": "bigint",
+    "town_id": "bigint", "county_id": "bigint", "due_at": "float8", "closed_at": "float8",
+    "rating": "smallint",
+}
+_INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
+
+
+def upsert_incidents(conn: Connection, staging: str, actor: str, *,
+                     keep_received: bool = False) -> tuple[int, int]:
+    """Merge staged incidents on (source, external_id); returns (inserted, updated).
+
+    Times are staged as epoch seconds.  A NULL received_at means "now" for a new incident;
+    with ``keep_received`` an existing incident keeps its own (so re-loading a file without
+    receipt times changes nothing).  A first insert also appends the 'import' event to the
+    incident's history.
+    """
+    def val(c: str) -> str:
+        if c in ("reported_at", "due_at", "closed_at"):
+            return f"to_timestamp(s.{c})"
+        if c == "received_at":
+            old = "i.received_at, " if keep_received else ""
+            return f"coalesce(to_timestamp(s.received_at), {old}now())"
+        return f"s.{c}"
+
+    cols = ["geom", *_INCIDENT_VALUES]
+    select = ", ".join(["CASE WHEN s.lon IS NULL THEN NULL ELSE "
+                        "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END",
+                        *(val(c) for c in _INCIDENT_VALUES)])
+    updatable = [c for c in cols if c not in ("source", "external_id")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
+    changed = " OR ".join(f"incident.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
+    join = ("LEFT JOIN incident i ON i.source = s.source AND i.external_id = s.external_id"
+            if keep_received else "")
+    sql = f"""
+        WITH up AS (
+            INSERT INTO incident ({', '.join(cols)})
+            SELECT {select} FROM {staging} s {join}
+            ON CONFLICT (source, external_id) DO UPDATE SET {sets} WHERE {changed}
+            RETURNING id, status, (xmax = 0) AS inserted
+        ), ev AS (
+            INSERT INTO incident_event (incident_id, actor, action, to_status)
+            SELECT id, :actor, 'import', status FROM up WHERE inserted
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+    """
+    return _counts(conn, sql, {"actor": actor})
+
+
+HOUSEHOLD_STAGING = {
+    "code": "text", "lon": "float8", "lat": "float8", "address": "text", "building": "text",
+    "room": "text", "size": "smallint", "registered": "smallint", "floating": "smallint",
+    "is_rental": "boolean", "is_elderly_alone": "boolean", "is_special_care": "boolean",
+    "tags": "text[]", "grid_id": "bigint",
+    "head_name": "text", "head_phone": "text", "head_id_number": "text",
+}
+_HOUSEHOLD_VALUES = ["address", "building", "room", "size", "registered", "floating",
+                     "is_rental", "is_elderly_alone", "is_special_care", "tags", "grid_id"]
+
+
+def upsert_households(conn: Connection, staging: str) -> tuple[int, int]:
+    """Merge staged households on code; replace the head person of households that have one
+    in the file.  Personal data goes to household_person only.  Returns (inserted, updated)."""
+    cols = ["code", "geom", *_HOUSEHOLD_VALUES]
+    select = ", ".join(["s.code", "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)",
+                        *(f"s.{c}" for c in _HOUSEHOLD_VALUES)])
+    updatable = cols[1:]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
+    changed = " OR ".join(f"household.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
+    inserted, updated = _counts(conn, f"""
+        WITH up AS (
+            INSERT INTO household ({', '.join(cols)})
+            SELECT {select} FROM {staging} s
+            ON CONFLICT (code) DO UPDATE SET {sets} WHERE {changed}
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+    """)
+    conn.execute(text(f"""
+        DELETE FROM household_person p USING household h, {staging} s
+        WHERE p.household_id = h.id AND h.code = s.code AND p.is_head
+          AND s.head_name IS NOT NULL"""))
+    conn.execute(text(f"""
+        INSERT INTO household_person (household_id, is_head, name, phone, id_number)
+        SELECT h.id, true, s.head_name, s.head_phone, s.head_id_number
+        FROM {staging} s JOIN household h ON h.code = s.code
+        WHERE s.head_name IS NOT NULL"""))
+    return inserted, updated
+
+
+CAMERA_STAGING = {
+    "code": "text", "name": "text", "lon": "float8", "lat": "float8", "kind": "text",
+    "status": "text", "stream_url": "text", "heading_deg": "float8", "fov_deg": "float8",
+    "range_m": "float8", "grid_id": "bigint",
+}
+_CAMERA_VALUES = ["name", "kind", "status", "stream_url", "heading_deg", "fov_deg", "range_m",
+                  "grid_id"]
+
+
+def upsert_cameras(conn: Connection, staging: str) -> tuple[int, int]:
+    """Merge staged cameras on code; returns (inserted, updated)."""
+    cols = ["code", "geom", *_CAMERA_VALUES]
+    select = ", ".join(["s.code", "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)",
+                        *(f"s.{c}" for c in _CAMERA_VALUES)])
+    updatable = cols[1:]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
+    changed = " OR ".join(f"camera.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
+    return _counts(conn, f"""
+        WITH up AS (
+            INSERT INTO camera ({', '.join(cols)})
+            SELECT {select} FROM {staging} s
+            ON CONFLICT (code) DO UPDATE SET {sets} WHERE {changed}
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+    """)
+
+
+# --- units ---------------------------------------------------------------------------------
+UNIT_STAGING = {"code": "text", "name": "text", "level": "smallint", "parent_code": "text",
+                "geom": "geometry", "area_m2": "float8"}
+
+
+def update_units_in_place(conn: Connection, staging: str, level: int) -> int:
+    """Overwrite name, parent, geometry and area of current units whose code is staged.
+
+    Interim behaviour: the planner issue replaces this with versioning (close the current
+    row with valid_to, insert the new version), so keep every in-place update here.
+    """
+    return conn.execute(text(f"""
+        UPDATE unit u SET name = s.name, level = s.level, geom = ST_Multi(s.geom),
+               area_m2 = s.area_m2, parent_id = p.id
+        FROM {staging} s LEFT JOIN unit p ON p.code = s.parent_code AND p.valid_to IS NULL
+        WHERE u.code = s.code AND u.valid_to IS NULL AND s.level = :level
+          AND (u.name IS DISTINCT FROM s.name OR u.parent_id IS DISTINCT FROM p.id
+               OR u.level IS DISTINCT FROM s.level
+               OR NOT ST_Equals(u.geom, ST_Multi(s.geom)))
+    """), {"level": level}).rowcount
+
+
+def insert_new_units(conn: Connection, staging: str, level: int) -> int:
+    """Insert staged units of ``level`` whose code has no current unit (parents resolved by
+    code, so call level by level from the top)."""
+    return conn.execute(text(f"""
+        INSERT INTO unit (code, name, level, parent_id, geom, area_m2)
+        SELECT s.code, s.name, s.level, p.id, ST_Multi(s.geom), s.area_m2
+        FROM {staging} s LEFT JOIN unit p ON p.code = s.parent_code AND p.valid_to IS NULL
+        WHERE s.level = :level
+          AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.code = s.code AND u.valid_to IS NULL)
+    """), {"level": level}).rowcount
+
+
+def upsert_units(conn: Connection, staging: str, levels: Iterable[int]) -> tuple[int, int]:
+    """Insert new units and update existing ones, top level first; (inserted, updated)."""
+    inserted = updated = 0
+    for level in sorted(set(levels)):
+        updated += update_units_in_place(conn, staging, level)
+        inserted += insert_new_units(conn, staging, level)
+    return inserted, updated

@@ -1,0 +1,130 @@
+"""Distance from points outside every grid to the nearest grid, in metres.
+
+Why not just ``STRtree.query_nearest`` on the grid polygons: for a point a few kilometres out,
+GEOS must compute full polygon distances to dozens of candidates whose bounding boxes are
+about equally far.  The nearest point of a set of polygons to a point outside all of them lies
+on an *exposed* edge — one with no grid on its other side — and a tiling has few of those
+(the outer hull and the rims of gaps).  So we first find the nearest exposed edge segment (cheap
+segment distances), then ask the polygon tree only for polygons within that distance, which
+yields the exact nearest grids and lets ties go to the lowest code.
+
+An edge is interior when the same segment occurs in the opposite direction (polygons oriented
+counter-clockwise); any edge not matched that way is kept, so non-conforming layers
+(T-junctions, overlaps) only make the exposed set larger, never wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import shapely
+
+__all__ = ["NearestGrid"]
+
+
+def _exposed_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end coordinates of the edges not shared with an opposite-direction twin."""
+    oriented = shapely.orient_polygons(geoms)
+    parts = shapely.get_parts(oriented)
+    rings = shapely.get_rings(parts)
+    coords, idx = shapely.get_coordinates(rings, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a = coords[:-1][same]
+    b = coords[1:][same]
+    # canonical (lexicographically smaller first) endpoints + direction flag
+    flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    p = np.where(flip[:, None], b, a)
+    q = np.where(flip[:, None], a, b)
+    # sort by a 64-bit hash of the canonical edge (one key instead of four); equal edges
+    # become neighbours.  Groups also require equal coordinates, so a hash collision can only
+    # split a group — keeping more edges "exposed", which is safe.
+    bits = np.ascontiguousarray(np.column_stack([p, q])).view(np.uint64)
+    mult = np.array(
+        [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+        dtype=np.uint64,
+    )
+    h = np.bitwise_xor.reduce(bits * mult, axis=1)
+    order = np.argsort(h)
+    ps, qs, fs = p[order], q[order], flip[order]
+    new = np.r_[True, np.any(ps[1:] != ps[:-1], axis=1) | np.any(qs[1:] != qs[:-1], axis=1)]
+    group = np.cumsum(new) - 1
+    has_fwd = np.bincount(group, weights=~fs, minlength=group[-1] + 1 if len(group) else 0) > 0
+    has_rev = np.bincount(group, weights=fs, minlength=group[-1] + 1 if len(group) else 0) > 0
+    interior = (has_fwd & has_rev)[group]
+    keep = np.sort(order[~interior])  # back in ring order, so chains can be rebuilt
+    return a[keep], b[keep]
+
+
+def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16) -> np.ndarray:
+    """Join consecutive edges (end of one = start of next) into short linestrings.
+
+    Fewer, slightly longer items make the nearest-neighbour search much cheaper than one item
+    per 2-point segment, while each item's bounding box stays tight.
+    """
+    n = len(a)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    cont = np.r_[False, np.all(a[1:] == b[:-1], axis=1)]
+    run = np.cumsum(~cont) - 1
+    pos = np.arange(n) - np.flatnonzero(~cont)[run]
+    chain = np.cumsum(~cont | (pos % max_edges == 0)) - 1
+    last = np.r_[chain[1:] != chain[:-1], True]
+    # coordinates: every edge's start, plus the end of each chain's last edge
+    coords = np.empty((n + int(last.sum()), 2))
+    idx = np.empty(len(coords), dtype=np.int64)
+    where = np.arange(n) + np.r_[0, np.cumsum(last)[:-1]]
+    coords[where], idx[where] = a, chain
+    ends = where[last] + 1
+    coords[ends], idx[ends] = b[last], chain[last]
+    return shapely.linestrings(coords, indices=idx)
+
+
+class NearestGrid:
+    """Nearest grid (position, metric distance) for points that no grid covers."""
+
+    def __init__(self, geoms: np.ndarray, rank: np.ndarray, to_metric: pyproj.Transformer) -> None:
+        self._rank = rank
+        self._to_metric = to_metric
+        self._geoms_m = shapely.transform(
+            geoms, lambda c: np.column_stack(to_metric.transform(c[:, 0], c[:, 1]))
+        )
+        shapely.prepare(self._geoms_m)
+        self._tree = shapely.STRtree(self._geoms_m)
+        self._seg_tree: shapely.STRtree | None = None
+        self._geoms_ll = geoms
+        self._segments()  # eagerly: build() pays, assign() does not
+
+    def _segments(self) -> shapely.STRtree:
+        if self._seg_tree is None:
+            a, b = _exposed_edges(self._geoms_ll)
+            ax, ay = self._to_metric.transform(a[:, 0], a[:, 1])
+            bx, by = self._to_metric.transform(b[:, 0], b[:, 1])
+            segs = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
+            self._seg_tree = shapely.STRtree(segs)
+        return self._seg_tree
+
+    def find(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distance in m, grid position or -1) for each WGS84 point; ties → lowest rank."""
+        n = len(lon)
+        dist = np.full(n, np.inf)
+        near = np.full(n, -1, dtype=np.int64)
+        if n == 0 or len(self._geoms_m) == 0:
+            return dist, near
+        mx, my = self._to_metric.transform(lon, lat)
+        pts = shapely.points(mx, my)
+        seg_tree = self._segments()
+        (pi, _), d_seg = seg_tree.query_nearest(pts, return_distance=True)
+        bound = np.full(n, np.inf)
+        bound[pi] = d_seg
+        # exact: every polygon within the nearest exposed edge's distance (prepared dwithin),
+        # then its true distance; this also catches grids touching the nearest point only at
+        # a vertex whose own edges there are interior.
+        slack = 1e-6 + 1e-9 * bound
+        pi, gi = self._tree.query(pts, predicate="dwithin", distance=bound + slack)
+        d = shapely.distance(self._geoms_m[gi], pts[pi])
+        order = np.lexsort((self._rank[gi], d, pi))
+        pi, gi, d = pi[order], gi[order], d[order]
+        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
+        near[pi[first]] = gi[first]
+        dist[pi[first]] = d[first]
+        return dist, near

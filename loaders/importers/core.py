@@ -1,0 +1,97 @@
+"""`run`: one load of one file, in one transaction — what the command and the planner call.
+
+A failure (refused file, database error) rolls everything back; a dry run does the whole load
+and then rolls back, so its counts (new / updated / unchanged / rejected, assignment reasons)
+are exactly what a real load would report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError
+
+from loaders.importers import cameras, households, incidents
+from loaders.importers.options import KINDS, LoadError, LoadOptions
+from loaders.importers.progress import Progress
+from loaders.importers.report import LoadReport, Rejects, write_rejects
+
+POINT_KINDS = {"households": households, "cameras": cameras, "incidents": incidents}
+
+
+def default_rejects_path(path: Path) -> Path:
+    """``<file>.rejects.csv`` next to the input."""
+    return path.with_name(f"{path.stem}.rejects.csv")
+
+
+@contextmanager
+def _transaction(db: Engine | Connection, dry_run: bool) -> Iterator[Connection]:
+    """One transaction (a savepoint when given a Connection already in one)."""
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            tx = conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                tx.rollback()
+                raise
+            if dry_run:
+                tx.rollback()
+            else:
+                tx.commit()
+        return
+    tx = db.begin_nested()
+    try:
+        yield db
+    except BaseException:
+        tx.rollback()
+        raise
+    if dry_run:
+        tx.rollback()
+    else:
+        tx.commit()
+
+
+def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,
+        db: Engine | Connection, timezone: str = "Asia/Shanghai") -> LoadReport:
+    """Load ``path`` as ``kind`` (boundaries, households, cameras, incidents).
+
+    Returns the report; raises :class:`LoadError` (or another OneMapError) when the file is
+    refused as a whole, leaving the database untouched.  Rejected rows do not fail the load:
+    they are listed in the report and written to the rejects file.
+    """
+    if kind not in KINDS:
+        raise LoadError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
+    options = options or LoadOptions()
+    path = Path(path)
+    if not path.exists():
+        raise LoadError(f"File not found: {path}")
+    report = LoadReport(kind=kind, path=str(path), dry_run=options.dry_run)
+    progress = Progress(options.progress)
+    rejects: Rejects
+    table = None
+    try:
+        with _transaction(db, options.dry_run) as conn:
+            if kind == "boundaries":
+                from loaders.importers.boundaries import load_boundaries
+
+                rejects, table = load_boundaries(conn, path, options, progress, report)
+            else:
+                from loaders.importers.points import load_points
+
+                rejects, table = load_points(conn, POINT_KINDS[kind], path, options, timezone,
+                                      progress, report)
+    except (IntegrityError, DataError) as exc:
+        raise LoadError(f"The database refused the load of {path.name}; nothing was written. "
+                        f"{str(exc.orig).strip().splitlines()[0]}",
+                        detail=str(exc)) from exc
+    finally:
+        progress.finish()
+    report.rejects = rejects.items()
+    if rejects.count and (not options.dry_run or options.rejects_path):
+        out = options.rejects_path or default_rejects_path(path)
+        report.rejects_path = str(write_rejects(Path(out), table, rejects))
+    return report

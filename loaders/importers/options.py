@@ -1,0 +1,50 @@
+"""The options of a load, shared by the `onemap load` command and the planner page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from onemap.errors import OneMapError
+
+KINDS = ("boundaries", "households", "cameras", "incidents")
+
+
+class LoadError(OneMapError):
+    """A load was refused as a whole (unreadable file, missing column, overlaps…)."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Everything a user can say about a file besides its path.
+
+    ``mapping`` maps our field names (code, name, lon, lat, received_at…) to the file's column
+    names, overriding the built-in Chinese and English aliases.
+    """
+
+    datum: str = "wgs84"  # of lon/lat in the file: wgs84 | gcj02 | bd09 | cgcs2000
+    crs: str | None = None  # boundaries: CRS of the file when it has none (or overriding it)
+    encoding: str | None = None  # None: detect
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    sheet: str | None = None  # XLSX sheet / GeoPackage or KML layer
+    level: int | None = None  # boundaries: level of every unit in the file
+    allow_overlaps: bool = False
+    dry_run: bool = False
+    rejects_path: Path | None = None  # None: <file>.rejects.csv next to the input
+    snap_m: float | None = 50.0
+    source: str | None = None  # incidents: channel when the file has no source column
+    allow_unlocated: bool = False  # incidents: keep rows without coordinates (no geom)
+    actor: str | None = None  # incident history actor; default 'import:<filename>'
+    progress: bool | None = None  # None: on a terminal only
+
+
+def parse_mapping(items: list[str] | None) -> dict[str, str]:
+    """``["code=网格编码", "name=名称"]`` → ``{"code": "网格编码", "name": "名称"}``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise LoadError(f"--map expects FIELD=COLUMN (e.g. code=网格编码), got {item!r}.")
+        out[key.strip()] = value.strip()
+    return out
