@@ -44,7 +44,6 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
 
 def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int]:
     """Every table of one region, written with COPY inside the caller's transaction."""
-    import geopandas as gpd
     import numpy as np
 
     from geo.assign import AssignmentEngine
@@ -55,21 +54,15 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int
         build_households,
         build_workers,
     )
-    from loaders.generate_units import build_units
+    from loaders.generate_units import build_units, units_frame
     from store.frames import copy_frame, reserve_ids
 
     clock = _Clock(spec.name)
     rng = np.random.default_rng(spec.seed + 1)
     units, density = build_units(spec)
     ids = repository.insert_units(conn, [{**u, "wkt": u["geom"].wkt} for u in units])
-    frame = gpd.GeoDataFrame({
-        "id": [ids[u["code"]] for u in units], "code": [u["code"] for u in units],
-        "level": [u["level"] for u in units],
-        "parent_id": [ids.get(u["parent_code"]) for u in units],
-    }, geometry=[u["geom"] for u in units], crs="EPSG:4326")
-    frame["parent_id"] = frame["parent_id"].astype("Int64")
     county = units[0]["geom"]
-    assigner = AssignmentEngine.build(frame)
+    assigner = AssignmentEngine.build(units_frame(units, ids))
     counts = {"unit": len(units)}
     clock.step(f"{len(units)} units")
 

@@ -138,3 +138,17 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
     for unit, area in zip(units, areas, strict=True):
         unit["area_m2"] = float(area)
     return units, density
+
+
+def units_frame(units: list[dict[str, Any]], ids: dict[str, int]) -> Any:
+    """Generated units as the GeoDataFrame `geo.assign` and `geo.coverage` take, with the
+    given ``{code: id}`` (database ids, or any unique numbering)."""
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame({
+        "id": [ids[u["code"]] for u in units], "code": [u["code"] for u in units],
+        "level": [u["level"] for u in units],
+        "parent_id": [ids.get(u["parent_code"]) for u in units],
+    }, geometry=[u["geom"] for u in units], crs="EPSG:4326")
+    frame["parent_id"] = frame["parent_id"].astype("Int64")
+    return frame

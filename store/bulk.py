@@ -169,21 +169,7 @@ _HOUSEHOLD_VALUES = ["address", "building", "room", "size", "registered", "float
 def upsert_households(conn: Connection, staging: str) -> tuple[int, int]:
     """Merge staged households on code; replace the head person of households that have one
     in the file.  Personal data goes to household_person only.  Returns (inserted, updated)."""
-    cols = ["code", "geom", *_HOUSEHOLD_VALUES]
-    select = ", ".join(["s.code", "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)",
-                        *(f"s.{c}" for c in _HOUSEHOLD_VALUES)])
-    updatable = cols[1:]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
-    changed = " OR ".join(f"household.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
-    inserted, updated = _counts(conn, f"""
-        WITH up AS (
-            INSERT INTO household ({', '.join(cols)})
-            SELECT {select} FROM {staging} s
-            ON CONFLICT (code) DO UPDATE SET {sets} WHERE {changed}
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-    """)
+    inserted, updated = _merge_points_on_code(conn, "household", staging, _HOUSEHOLD_VALUES)
     conn.execute(text(f"""
         DELETE FROM household_person p USING household h, {staging} s
         WHERE p.household_id = h.id AND h.code = s.code AND p.is_head
@@ -207,15 +193,22 @@ _CAMERA_VALUES = ["name", "kind", "status", "stream_url", "heading_deg", "fov_de
 
 def upsert_cameras(conn: Connection, staging: str) -> tuple[int, int]:
     """Merge staged cameras on code; returns (inserted, updated)."""
-    cols = ["code", "geom", *_CAMERA_VALUES]
+    return _merge_points_on_code(conn, "camera", staging, _CAMERA_VALUES)
+
+
+def _merge_points_on_code(conn: Connection, table: str, staging: str,
+                          values: list[str]) -> tuple[int, int]:
+    """INSERT … ON CONFLICT (code) for point tables staged with lon/lat; rows whose values
+    did not change are left alone, so a re-load counts them as unchanged."""
+    cols = ["code", "geom", *values]
     select = ", ".join(["s.code", "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)",
-                        *(f"s.{c}" for c in _CAMERA_VALUES)])
+                        *(f"s.{c}" for c in values)])
     updatable = cols[1:]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
-    changed = " OR ".join(f"camera.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
     return _counts(conn, f"""
         WITH up AS (
-            INSERT INTO camera ({', '.join(cols)})
+            INSERT INTO {table} ({', '.join(cols)})
             SELECT {select} FROM {staging} s
             ON CONFLICT (code) DO UPDATE SET {sets} WHERE {changed}
             RETURNING (xmax = 0) AS inserted

@@ -8,7 +8,7 @@ are exactly what a real load would report.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -30,29 +30,17 @@ def default_rejects_path(path: Path) -> Path:
 @contextmanager
 def _transaction(db: Engine | Connection, dry_run: bool) -> Iterator[Connection]:
     """One transaction (a savepoint when given a Connection already in one)."""
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            tx = conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                tx.rollback()
-                raise
-            if dry_run:
-                tx.rollback()
-            else:
-                tx.commit()
-        return
-    tx = db.begin_nested()
-    try:
-        yield db
-    except BaseException:
-        tx.rollback()
-        raise
-    if dry_run:
-        tx.rollback()
-    else:
-        tx.commit()
+    with (db.connect() if isinstance(db, Engine) else nullcontext(db)) as conn:
+        tx = conn.begin() if isinstance(db, Engine) else conn.begin_nested()
+        try:
+            yield conn
+        except BaseException:
+            tx.rollback()
+            raise
+        if dry_run:
+            tx.rollback()
+        else:
+            tx.commit()
 
 
 def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import text
 from geo.coverage import check_hierarchy
 from loaders.demo import _generate_and_store
 from loaders.demo_spec import REGIONS
-from loaders.generate_units import allocate, build_units
+from loaders.generate_units import allocate, build_units, units_frame
 
 DOCUMENT_COUNTS = {  # county / towns / villages / grids, from shared/seeds
     "etuoke": (1, 4, 84, 401),
@@ -25,15 +24,8 @@ DOCUMENT_COUNTS = {  # county / towns / villages / grids, from shared/seeds
 }
 
 
-def _frame(units: list[dict]) -> gpd.GeoDataFrame:
-    ids = {u["code"]: i + 1 for i, u in enumerate(units)}
-    frame = gpd.GeoDataFrame({
-        "id": [ids[u["code"]] for u in units], "code": [u["code"] for u in units],
-        "level": [u["level"] for u in units],
-        "parent_id": [ids.get(u["parent_code"]) for u in units],
-    }, geometry=[u["geom"] for u in units], crs="EPSG:4326")
-    frame["parent_id"] = frame["parent_id"].astype("Int64")
-    return frame
+def _frame(units: list[dict]):
+    return units_frame(units, {u["code"]: i + 1 for i, u in enumerate(units)})
 
 
 @pytest.fixture(scope="module", params=list(DOCUMENT_COUNTS))
