@@ -55,7 +55,7 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int
         build_workers,
     )
     from loaders.generate_units import build_units, units_frame
-    from store.frames import copy_frame, reserve_ids
+    from store.bulk import copy_frame, reserve_ids
 
     clock = _Clock(spec.name)
     rng = np.random.default_rng(spec.seed + 1)

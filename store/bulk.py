@@ -6,10 +6,12 @@ PostGIS parses fastest; the caller's transaction is used, so a failed load leave
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
@@ -18,19 +20,6 @@ def ewkb_hex(geoms: Sequence[Any] | np.ndarray, srid: int = 4326) -> np.ndarray:
     """Hex EWKB strings for shapely geometries (None stays None), ready for COPY."""
     arr = shapely.set_srid(np.asarray(geoms, dtype=object), srid)
     return shapely.to_wkb(arr, hex=True, include_srid=True)
-
-
-def copy_rows(conn: Connection, table: str, columns: Sequence[str],
-              rows: Iterable[Sequence[Any]]) -> int:
-    """COPY rows into ``table``; returns how many were written."""
-    driver = conn.connection.driver_connection
-    count = 0
-    with driver.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-    return count
 
 
 # --- staging tables and upserts for the importers ------------------------------------------
@@ -258,3 +247,40 @@ def upsert_units(conn: Connection, staging: str, levels: Iterable[int]) -> tuple
         updated += update_units_in_place(conn, staging, level)
         inserted += insert_new_units(conn, staging, level)
     return inserted, updated
+
+
+# --- whole frames: the fast path for generated demo data -------------------------------
+CHUNK_ROWS = 200_000
+
+
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """COPY ``frame`` (columns named as the table's) into ``table``; None/NaN become NULL.
+
+    Array columns must already be PostgreSQL array literals (e.g. ``"{a,b}"``) and geometry
+    columns hex EWKB (`store.bulk.ewkb_hex`).
+    """
+    if frame.empty:
+        return 0
+    driver = conn.connection.driver_connection
+    columns = ", ".join(frame.columns)
+    with driver.cursor() as cur:
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+                      ) as copy:
+            for start in range(0, len(frame), CHUNK_ROWS):
+                buffer = io.StringIO()
+                frame.iloc[start:start + CHUNK_ROWS].to_csv(buffer, header=False, index=False,
+                                                            na_rep="\\N")
+                copy.write(buffer.getvalue())
+    return len(frame)
+
+
+def reserve_ids(conn: Connection, table: str, n: int) -> int:
+    """Reserve ``n`` consecutive ids of ``table``'s id sequence; returns the first.
+
+    Lets a loader COPY parents and children with their keys known in advance.
+    """
+    seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table})
+    first = int(conn.scalar(text("SELECT nextval(:s)"), {"s": seq}))
+    if n > 1:
+        conn.execute(text("SELECT setval(:s, :v)"), {"s": seq, "v": first + n - 1})
+    return first

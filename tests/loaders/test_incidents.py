@@ -182,6 +182,10 @@ def test_reload_without_receipt_times_is_unchanged(conn: Connection, tmp_path: P
     path = tmp_path / "notime.csv"
     incidents_frame(20, seed=6, prefix="NT").drop(columns=["受理时间"]).to_csv(path, index=False)
     first = core.run("incidents", path, LoadOptions(), db=conn)
+    # Both loads share one transaction, where now() stands still: age the stored receipt times
+    # as if time had passed, so a re-load that stamped now() again would count as an update.
+    conn.execute(text("UPDATE incident SET received_at = received_at - interval '1 hour' "
+                      "WHERE external_id LIKE 'NT%'"))
     again = core.run("incidents", path, LoadOptions(), db=conn)
     assert (first.inserted, again.unchanged) == (20, 20)
 
