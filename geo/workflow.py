@@ -1,40 +1,144 @@
-"""Incident states and deadline rules from the source documents (pure, vectorised).
+"""The closed loop as one pure state machine (网格员填单—村接单—乡镇解单—群众评单).
 
-Deadlines: by handling level — grid worker the same local day, village 3 days, town 5 days,
-county 7 days (鄂托克前旗); by risk — high 1 day, medium 3 days, low 7 days (城关区).  An
-incident is due at the earlier of the two.  "The same day" is the local day in the configured
-time zone (Asia/Shanghai by default), not UTC's.
+Every change of an incident's status goes through :func:`step`; the database layer only stores
+what it returns and appends the event.  The allowed transitions are the table
+:data:`TRANSITIONS` (documented in the README, checked by a test against it):
+
+    received → dispatched → accepted → in_progress → resolved → rated → closed
+
+plus ``escalated`` (handed up one level), ``returned`` (sent back down one level with a
+reason) and ``reopened`` (after a poor rating).  An incident whose place is unknown waits as
+``unlocated`` until an operator places it (``locate``).  Levels are numbered from the top:
+county 0, town 1, village 2, grid 3.  The county is the end of the line (终点站): it cannot
+escalate further.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from dataclasses import dataclass
 
-STATES = ("unlocated", "received", "dispatched", "accepted", "escalated", "resolved", "closed")
-OPEN_STATES = ("unlocated", "received", "dispatched", "accepted", "escalated")
-DONE_STATES = ("resolved", "closed")
+from geo.errors import GeoError
 
 GRID, VILLAGE, TOWN, COUNTY = 3, 2, 1, 0
-LEVEL_DEADLINE_DAYS = {GRID: 0, VILLAGE: 3, TOWN: 5, COUNTY: 7}  # 0 = end of the same day
-SEVERITY_DEADLINE_DAYS = {"high": 1, "medium": 3, "low": 7}
+TOP_LEVEL, BOTTOM_LEVEL = COUNTY, GRID
+
+STATES = ("unlocated", "received", "dispatched", "accepted", "in_progress", "escalated",
+          "returned", "resolved", "rated", "reopened", "closed")
+OPEN_STATES = ("unlocated", "received", "dispatched", "accepted", "in_progress", "escalated",
+               "returned", "reopened")
+DONE_STATES = ("resolved", "rated", "closed")  # handling finished (办结)
+STATE_LABELS = {
+    "unlocated": ("待定位", "Unlocated"), "received": ("已受理", "Received"),
+    "dispatched": ("已派单", "Dispatched"), "accepted": ("已签收", "Accepted"),
+    "in_progress": ("处置中", "In progress"), "escalated": ("已上报", "Escalated"),
+    "returned": ("已退回", "Returned"), "resolved": ("已办结", "Resolved"),
+    "rated": ("已评价", "Rated"), "reopened": ("已重办", "Reopened"),
+    "closed": ("已归档", "Closed"),
+}
+
+# Handled at one level lower in the hierarchy: events the escalation job writes.
+_ESCALABLE = ("received", "dispatched", "accepted", "in_progress", "escalated", "returned",
+              "reopened")
+_RETURNABLE = ("dispatched", "accepted", "in_progress", "escalated")
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    # action: (states it may start from, state it leads to)
+    "locate": (("unlocated",), "received"),
+    "dispatch": (("received", "escalated", "returned", "reopened"), "dispatched"),
+    "accept": (("dispatched",), "accepted"),
+    "start": (("accepted",), "in_progress"),
+    "resolve": (("accepted", "in_progress"), "resolved"),
+    "rate": (("resolved",), "rated"),
+    "close": (("resolved", "rated"), "closed"),
+    "escalate": (_ESCALABLE, "escalated"),
+    "return": (_RETURNABLE, "returned"),
+    "reopen": (("rated",), "reopened"),
+}
+ACTIONS = tuple(TRANSITIONS)
+ACTION_LABELS = {
+    "locate": ("定位", "Locate"), "dispatch": ("派单", "Dispatch"), "accept": ("签收", "Accept"),
+    "start": ("开始处置", "Start"), "resolve": ("办结", "Resolve"), "rate": ("评价", "Rate"),
+    "close": ("归档", "Close"), "escalate": ("上报", "Escalate"), "return": ("退回", "Return"),
+    "reopen": ("重办", "Reopen"),
+}
+POOR_RATING = 2  # a rating at or below this may reopen the case
+# Actions after which the deadline is counted afresh from the moment of the action.
+RESTARTS_DEADLINE = frozenset({"locate", "escalate", "return", "reopen"})
 
 
-def due_at(received_at: pd.Series | pd.DatetimeIndex, handling_level: np.ndarray,
-           severity: np.ndarray, tz: str = "Asia/Shanghai") -> pd.Series:
-    """Due times (UTC) for incidents received at ``received_at`` (tz-aware)."""
-    received = pd.Series(pd.DatetimeIndex(received_at))
-    levels = np.asarray(handling_level)
-    level_days = np.vectorize(LEVEL_DEADLINE_DAYS.get, otypes=[float])(levels)
-    if np.isnan(level_days).any():
-        bad = sorted(set(levels[np.isnan(level_days)].tolist()))
-        raise ValueError(f"unknown handling level(s) {bad}; expected 0-3")
-    local_midnight = received.dt.tz_convert(tz).dt.normalize()
-    end_of_day = (local_midnight + pd.Timedelta(days=1)).dt.tz_convert("UTC")
-    by_level = received.dt.tz_convert("UTC") + pd.to_timedelta(level_days, unit="D")
-    by_level = by_level.where(level_days > 0, end_of_day)
-    sev_days = pd.Series(severity).map(SEVERITY_DEADLINE_DAYS)
-    if sev_days.isna().any():
-        raise ValueError(f"unknown severity {sorted(set(pd.Series(severity)[sev_days.isna()]))}")
-    by_risk = received.dt.tz_convert("UTC") + pd.to_timedelta(sev_days.to_numpy(), unit="D")
-    return by_level.where(by_level <= by_risk, by_risk)
+class WorkflowError(GeoError):
+    """An action that the workflow does not allow from the incident's current state."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of an allowed action: the new status and handling level."""
+
+    action: str
+    from_status: str
+    to_status: str
+    from_level: int | None
+    to_level: int | None
+    restarts_deadline: bool
+    done: bool  # handling finished by this step (sets 办结 time)
+
+
+def allowed_actions(status: str, level: int | None = None) -> tuple[str, ...]:
+    """Actions that :func:`step` would accept from ``status`` (ignoring notes and ratings)."""
+    out = []
+    for action, (sources, _target) in TRANSITIONS.items():
+        if status not in sources:
+            continue
+        if action == "escalate" and (level is None or level <= TOP_LEVEL):
+            continue
+        if action == "return" and (level is None or level >= BOTTOM_LEVEL):
+            continue
+        out.append(action)
+    return tuple(out)
+
+
+def step(status: str, action: str, *, level: int | None, note: str | None = None,
+         rating: int | None = None, current_rating: int | None = None) -> Step:
+    """Apply ``action`` to an incident in ``status`` handled at ``level``.
+
+    Raises :class:`WorkflowError` with a message an operator can act on when the action is
+    unknown, not allowed from this state, or lacks what it needs (a reason to return, a rating
+    of 1-5 to rate, a poor rating to reopen).
+    """
+    if status not in STATES:
+        raise WorkflowError(f"unknown status {status!r}; expected one of {', '.join(STATES)}")
+    if action not in TRANSITIONS:
+        raise WorkflowError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    sources, target = TRANSITIONS[action]
+    if status not in sources:
+        allowed = ", ".join(allowed_actions(status, level)) or "none"
+        raise WorkflowError(f"cannot {action} an incident that is {status}; "
+                            f"allowed from {status}: {allowed}")
+    to_level = level
+    if action == "escalate":
+        if level is None:
+            raise WorkflowError("cannot escalate: the incident has no handling level yet")
+        if level <= TOP_LEVEL:
+            raise WorkflowError("cannot escalate: the county is the top level (终点站); "
+                                "resolve it there or return it down")
+        to_level = level - 1
+    elif action == "return":
+        if level is None or level >= BOTTOM_LEVEL:
+            raise WorkflowError("cannot return: the incident is already at grid level")
+        if not (note and note.strip()):
+            raise WorkflowError("returning an incident needs a reason in 'note'")
+        to_level = level + 1
+    elif action == "rate":
+        if rating is None or isinstance(rating, bool) or rating not in (1, 2, 3, 4, 5):
+            raise WorkflowError(f"'rating' must be an integer from 1 to 5, got {rating!r}")
+    elif action == "reopen":
+        if current_rating is None or current_rating > POOR_RATING:
+            raise WorkflowError(f"only a poor rating (≤ {POOR_RATING}) reopens a case; "
+                                f"this one is rated {current_rating}")
+        to_level = BOTTOM_LEVEL if level is None else level
+    elif action == "close" and status == "resolved" and not (note and note.strip()):
+        raise WorkflowError("closing without a rating needs a reason in 'note' "
+                            "(e.g. 群众未评价)")
+    elif action == "locate":
+        to_level = BOTTOM_LEVEL
+    return Step(action, status, target, level, to_level, action in RESTARTS_DEADLINE,
+                done=action == "resolve")

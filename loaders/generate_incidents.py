@@ -17,7 +17,8 @@ import shapely
 
 from geo.assign import AssignmentEngine
 from geo.catalog import CATEGORIES
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE, due_at
+from geo.deadlines import due_at
+from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
 from loaders.demo_spec import RegionSpec
 from store.bulk import ewkb_hex
 
@@ -141,7 +142,6 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
     t_accept = t_dispatch + np.minimum(rng.uniform(5, 120, n) * 60e6,
                                        0.1 * allowance_us).astype(np.int64)
     t_resolve = np.maximum(recv_s + (handling_s * 1e6).astype(np.int64), t_accept + 60_000_000)
-    t_escalate = t_accept + np.maximum(t_resolve - t_accept, 1) // 4
     t_close = t_resolve + (rng.uniform(1, 48, n) * 3600e6).astype(np.int64)
     now_us = int(pd.DatetimeIndex([now]).as_unit("us").asi8[0])
 
@@ -156,14 +156,10 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
     dept_code = np.array([CATEGORIES[i].department for i in category_idx])
     department_id = np.array([department_ids.get(c, -1) for c in dept_code])
 
-    # The status is the last step of the history that has happened by now.
-    closed = t_close <= now_us
+    rated = t_close <= now_us
+    due_us = pd.DatetimeIndex(due).as_unit("us").asi8
     resolved = t_resolve <= now_us
-    escalated = (handling_level < GRID) & (t_escalate <= now_us)
-    status = np.select([closed, resolved, escalated, t_accept <= now_us, t_dispatch <= now_us],
-                       ["closed", "resolved", "escalated", "accepted", "dispatched"],
-                       "received")
-    rating = np.where(closed, rng.choice([5, 5, 5, 4, 4, 3, 2, 1], size=n), -1)
+    rating = np.where(rated, rng.choice([5, 5, 5, 4, 4, 3, 2, 1], size=n), -1)
     ids = np.arange(first_id, first_id + n)
     prefix = {"grid_app": "WG", "hotline_12345": "12345-", "citizen_app": "SSP",
               "police_110": "110-", "petition": "XF", "court": "FY"}
@@ -180,17 +176,24 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
         "id": ids, "source": channel, "external_id": external, "category": category,
         "subcategory": subcategory, "severity": severity, "description": descriptions,
         "geom": ewkb_hex(shapely.points(xy)), "address": None, "location_reason": reason,
-        "reported_at": ts(recv_s - 60_000_000), "received_at": ts(recv_s), "status": status,
+        "reported_at": ts(recv_s - 60_000_000), "received_at": ts(recv_s), "status": "received",
         "grid_id": grid_ids, "village_id": unit_ids[:, 2], "town_id": unit_ids[:, 1],
         "county_id": unit_ids[:, 0], "handling_level": handling_level,
         "department_id": department_id, "grid_worker_id": worker_id, "due_at": due,
         "closed_at": ts(t_resolve).where(resolved, None),  # 办结: handling finished
         "rating": rating,
+        "overdue": (t_resolve > due_us) | (~resolved & (due_us < now_us)),
     })
     for column in ("department_id", "grid_worker_id", "rating"):
         incidents[column] = incidents[column].astype("Int64").where(incidents[column] >= 0)
     events = _events(ids, handling_level, recv_s, t_dispatch, t_accept, t_resolve, t_close,
                      rating, now_us)
+    # The status is the last step of the history that has happened by now.
+    last = events.groupby("incident_id", sort=False).last()
+    incidents["status"] = last["to_status"].reindex(incidents["id"]).to_numpy()
+    incidents["updated_at"] = last["at"].reindex(incidents["id"]).to_numpy()
+    ups = events.loc[events["action"] == "escalate", "incident_id"].value_counts()
+    incidents["handling_level"] = GRID - ups.reindex(incidents["id"], fill_value=0).to_numpy()
     return IncidentYear(incidents, events)
 
 
@@ -210,17 +213,22 @@ def _events(ids, level, t_recv, t_dispatch, t_accept, t_resolve, t_close, rating
     add(every, t_dispatch, "指挥中心", "dispatch", "received", "dispatched",
         "双派单：部门办理、网格员督办")
     add(every, t_accept, "网格员", "accept", "dispatched", "accepted")
-    # Escalations up the levels, evenly spaced between acceptance and resolution.
+    # Escalations up the levels, evenly spaced between acceptance and resolution; the level
+    # above dispatches and accepts each one within minutes.
     span = np.maximum(t_resolve - t_accept, 1)
+    gap = np.minimum(span // 12, 600_000_000)  # at most 10 minutes
     for step, lvl in enumerate((VILLAGE, TOWN, COUNTY), start=1):
-        add(level <= lvl, t_accept + span * step // 4, ACTORS[lvl + 1], "escalate",
-            "accepted" if step == 1 else "escalated", "escalated", f"上报至{ACTORS[lvl]}")
+        at = t_accept + span * step // 4
+        add(level <= lvl, at, ACTORS[lvl + 1], "escalate", "accepted", "escalated",
+            f"上报至{ACTORS[lvl]}")
+        add(level <= lvl, at + gap, ACTORS[lvl], "dispatch", "escalated", "dispatched",
+            "双派单：部门办理、网格员督办")
+        add(level <= lvl, at + 2 * gap, ACTORS[lvl], "accept", "dispatched", "accepted")
     for lvl in (GRID, VILLAGE, TOWN, COUNTY):
-        mask = level == lvl
-        add(mask, t_resolve, ACTORS[lvl], "resolve",
-            "accepted" if lvl == GRID else "escalated", "resolved")
-    add(every, t_close, "群众", "rate", "resolved", "closed",
+        add(level == lvl, t_resolve, ACTORS[lvl], "resolve", "accepted", "resolved")
+    add(every, t_close, "群众", "rate", "resolved", "rated",
         np.char.add("评价：", rating.astype(str)).astype(object))
+    add(every, t_close + 60_000_000, "系统", "close", "rated", "closed", "评价后归档")
     events = pd.concat(frames, ignore_index=True)
     events["at"] = pd.to_datetime(events["at"], unit="us", utc=True)
     return events.sort_values(["incident_id", "at"], kind="stable", ignore_index=True)

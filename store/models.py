@@ -28,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -37,6 +37,10 @@ SOURCES = ("grid_app", "hotline_12345", "citizen_app", "police_110", "petition",
 SEVERITIES = ("high", "medium", "low")
 CAMERA_KINDS = ("xueliang", "cuncuntong", "social")  # 雪亮 / 村村通 / 社会面
 CAMERA_STATUSES = ("online", "offline")
+# geo.workflow.STATES, repeated here so the schema does not import the workflow (a test checks).
+INCIDENT_STATES = ("unlocated", "received", "dispatched", "accepted", "in_progress", "escalated",
+                   "returned", "resolved", "rated", "reopened", "closed")
+API_KEY_ROLES = ("reporter", "operator")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -81,6 +85,8 @@ class Household(Base):
                         name="ck_household_counts"),
         Index("ix_household_grid", "grid_id"),
         Index("ux_household_code", "code", unique=True),
+        # plus ix_household_address_key on reverse(onemap_address_key(address)) (migration 0003)
+        Index("ix_household_address", "address"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -166,6 +172,16 @@ class Incident(Base):
         CheckConstraint(_in("source", SOURCES), name="ck_incident_source"),
         CheckConstraint(_in("severity", SEVERITIES), name="ck_incident_severity"),
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="ck_incident_rating"),
+        CheckConstraint(_in("status", INCIDENT_STATES), name="ck_incident_status"),
+        CheckConstraint("handling_level IS NULL OR handling_level >= 0",
+                        name="ck_incident_level"),
+        Index("ux_incident_idempotency_key", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index("ix_incident_updated_at", "updated_at"),
+        Index("ix_incident_duplicate_of", "duplicate_of",
+              postgresql_where=text("duplicate_of IS NOT NULL")),
+        Index("ix_incident_village", "village_id"),
+        Index("ix_incident_county", "county_id"),
         Index("ix_incident_status", "status"),
         Index("ix_incident_received_at", "received_at"),
         Index("ix_incident_grid", "grid_id"),
@@ -197,6 +213,34 @@ class Incident(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("incident.id"))
+    # Missed a deadline at some point (for the on-time rate); missed_due_at is the due time the
+    # escalation job last acted on, so it acts once per deadline.
+    overdue: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    missed_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    reporter: Mapped[dict | None] = mapped_column(JSONB)
+    media_urls: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+
+
+class ApiKey(Base):
+    """A channel's API key; only the SHA-256 of the key is stored (keys are random 32 bytes)."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (CheckConstraint(_in("role", API_KEY_ROLES), name="ck_api_key_role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16), server_default="reporter")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IncidentEvent(Base):

@@ -15,7 +15,8 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, SOURCE_ALIASES, SOURCES
-from geo.workflow import GRID, OPEN_STATES, STATES, due_at
+from geo.deadlines import due_at
+from geo.workflow import GRID, OPEN_STATES, STATES
 from loaders.importers.options import LoadError
 from loaders.importers.points import PointContext
 from loaders.importers.values import (
@@ -45,10 +46,12 @@ STATUS_WORDS = {
     "已登记": "received", "新建": "received", "待派单": "received", "待办理": "received",
     "已派单": "dispatched", "已分派": "dispatched", "已转办": "dispatched", "已交办": "dispatched",
     "派单": "dispatched", "待签收": "dispatched",
-    "已签收": "accepted", "办理中": "accepted", "处理中": "accepted", "处置中": "accepted",
-    "in_progress": "accepted", "已接单": "accepted",
+    "已签收": "accepted", "办理中": "in_progress", "处理中": "in_progress",
+    "已接单": "accepted", "处置中": "in_progress", "正在处置": "in_progress",
     "已上报": "escalated", "上报": "escalated", "已升级": "escalated",
     "已处置": "resolved", "已解决": "resolved", "待回访": "resolved", "待评价": "resolved",
+    "已评价": "rated", "已回访": "rated", "已退回": "returned", "退回": "returned",
+    "重办": "reopened", "已重办": "reopened",
     "已办结": "closed", "办结": "closed", "已完成": "closed", "已关闭": "closed",
     "已结案": "closed", "结案": "closed", "已归档": "closed",
     "未定位": "unlocated",
@@ -196,7 +199,7 @@ def prepare(ctx: PointContext) -> dict[str, Any]:
 def after_assign(ctx: PointContext, columns: dict[str, Any], located: np.ndarray,
                  keep: np.ndarray) -> None:
     """Rows without a location are 'unlocated' (not 'received'); open incidents without a
-    deadline get the default one of `geo.workflow.due_at` (handled at grid level)."""
+    deadline get the default one of `geo.deadlines.due_at` (handled at grid level)."""
     status = columns["status"]
     status[keep & ~located & (status == "received")] = "unlocated"
     due = columns["due_at"]
@@ -208,7 +211,7 @@ def after_assign(ctx: PointContext, columns: dict[str, Any], located: np.ndarray
                           tz=ctx.timezone)
         due[todo] = (deadline - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
         ctx.report.notes.append(f"{int(todo.sum())} open incident(s) without a deadline: "
-                                "due_at set by the grid-level rules (geo.workflow.due_at)")
+                                "due_at set by the grid-level rules (geo.deadlines.due_at)")
 
 
 def store(conn: Connection, staging: str, ctx: PointContext) -> tuple[int, int]:

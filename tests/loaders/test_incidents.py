@@ -155,7 +155,7 @@ def test_xlsx_with_dms_gcj02_status_and_sources(conn: Connection, tmp_path: Path
     assert [r["source"] for r in rows] == ["grid_app", "citizen_app", "police_110"]
     assert [r["category"] for r in rows] == ["dispute", "sanitation", "fire"]
     assert [r["subcategory"] for r in rows] == ["邻里纠纷", "垃圾堆放", None]
-    assert [r["status"] for r in rows] == ["closed", "accepted", "received"]
+    assert [r["status"] for r in rows] == ["closed", "in_progress", "received"]
     assert [r["rating"] for r in rows] == [5, None, 3]
     assert [r["severity"] for r in rows] == ["medium", "low", "high"]
     assert [round(r["x"], 5) for r in rows] == [97.01, 97.05, 97.1]

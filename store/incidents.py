@@ -1,0 +1,293 @@
+"""Data access for incidents: insert once, find, list, lock, update, append history.
+
+All SQL about single incidents lives here; the intake service (``intake.service``) decides
+*what* to write and calls these functions inside one transaction it owns.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+LEVEL_COLUMNS = {0: "county_id", 1: "town_id", 2: "village_id", 3: "grid_id"}
+
+_INSERT_COLUMNS = (
+    "source", "external_id", "category", "subcategory", "severity", "description", "address",
+    "location_reason", "reported_at", "received_at", "status", "grid_id", "village_id",
+    "town_id", "county_id", "handling_level", "department_id", "grid_worker_id", "due_at",
+    "idempotency_key", "request_hash", "duplicate_of", "reporter", "media_urls",
+)
+
+
+def insert_incident(conn: Connection, row: Mapping[str, Any], lon: float | None,
+                    lat: float | None) -> int | None:
+    """Insert a new incident; None when (source, external_id) or the idempotency key exists
+    already (then nothing is written: the caller returns the existing one)."""
+    values = dict(row)
+    values["reporter"] = json.dumps(values["reporter"], ensure_ascii=False) \
+        if values.get("reporter") else None
+    values["lon"], values["lat"] = lon, lat
+    cols = ", ".join(_INSERT_COLUMNS)
+    params = ", ".join(
+        "CAST(:reporter AS jsonb)" if c == "reporter" else f":{c}" for c in _INSERT_COLUMNS)
+    return conn.execute(text(f"""
+        INSERT INTO incident (geom, updated_at, {cols})
+        VALUES (CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                     ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+                :received_at, {params})
+        ON CONFLICT DO NOTHING
+        RETURNING id"""), values).scalar()
+
+
+def find_existing(conn: Connection, source: str, external_id: str,
+                  idempotency_key: str | None) -> dict[str, Any] | None:
+    """The incident a resubmission refers to, by idempotency key first, then natural key."""
+    if idempotency_key:
+        row = conn.execute(text("SELECT id, source, external_id, request_hash FROM incident "
+                                "WHERE idempotency_key = :k"), {"k": idempotency_key}).mappings().first()
+        if row:
+            return dict(row)
+    row = conn.execute(text("SELECT id, source, external_id, request_hash FROM incident "
+                            "WHERE source = :s AND external_id = :e"),
+                       {"s": source, "e": external_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def near_duplicate(conn: Connection, category: str, lon: float, lat: float, at: datetime,
+                   radius_m: float, window_s: float) -> int | None:
+    """The first earlier case of ``category`` within ``radius_m`` and ``window_s`` seconds of
+    (lon, lat, at), following links so that every duplicate points at the first report."""
+    deg = radius_m / 111_320.0 * 2  # generous box for the index; the exact test follows
+    return conn.execute(text("""
+        SELECT coalesce(duplicate_of, id) FROM incident
+        WHERE category = :category
+          AND received_at BETWEEN CAST(:at AS timestamptz) - make_interval(secs => :w)
+                              AND CAST(:at AS timestamptz) + make_interval(secs => :w)
+          AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+          AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography,
+                         :r)
+        ORDER BY received_at, id LIMIT 1"""),
+        {"category": category, "at": at, "w": window_s, "lon": lon, "lat": lat, "deg": deg,
+         "r": radius_m}).scalar()
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    lon: float
+    lat: float
+    household_id: int
+    method: str  # exact | normalised
+
+
+def locate_address(conn: Connection, address: str, min_chars: int = 6) -> AddressMatch | None:
+    """Place an address on the household register: the exact text first, then the normalised
+    key (``onemap_address_key``: full-width, Chinese digits, 号楼/栋, spacing), allowing the
+    report to omit leading parts ("榆林社区1号楼202" finds "兰州市城关区榆林社区1号楼202室")
+    or to add some ("甘肃省…").  Ambiguous matches (several places) are not guessed."""
+    row = conn.execute(text("SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household "
+                            "WHERE address = :a ORDER BY id LIMIT 1"), {"a": address}).first()
+    if row:
+        return AddressMatch(row.x, row.y, row.id, "exact")
+    key = conn.execute(text("SELECT onemap_address_key(:a)"), {"a": address}).scalar() or ""
+    for start in range(0, max(len(key) - min_chars + 1, 0)):
+        suffix = key[start:]
+        rows = conn.execute(text("""
+            SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household
+            WHERE reverse(onemap_address_key(address)) LIKE :pattern
+            ORDER BY id LIMIT 20"""), {"pattern": _like_prefix(suffix[::-1])}).all()
+        if rows:
+            places = {(round(r.x, 5), round(r.y, 5)) for r in rows}
+            if len(places) > 1:
+                return None
+            return AddressMatch(rows[0].x, rows[0].y, rows[0].id, "normalised")
+    return None
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def append_event(conn: Connection, incident_id: int, actor: str, action: str,
+                 from_status: str | None, to_status: str | None, note: str | None = None,
+                 at: datetime | None = None) -> None:
+    conn.execute(text("""
+        INSERT INTO incident_event (incident_id, at, actor, action, from_status, to_status, note)
+        VALUES (:i, coalesce(CAST(:at AS timestamptz), now()), :actor, :action, :f, :t, :note)
+    """), {"i": incident_id, "at": at, "actor": actor, "action": action, "f": from_status,
+           "t": to_status, "note": note})
+
+
+def lock_incident(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+    """The incident's row, locked until the transaction ends (actions and the escalation job
+    take this lock, so they never act on the same case at once)."""
+    row = conn.execute(text("SELECT * FROM incident WHERE id = :i FOR UPDATE"),
+                       {"i": incident_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def update_incident(conn: Connection, incident_id: int, values: Mapping[str, Any]) -> None:
+    values = dict(values)
+    sets = [f"{k} = :{k}" for k in values if k not in ("lon", "lat")]
+    if "lon" in values:
+        sets.append("geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)")
+    sets.append("updated_at = now()")
+    conn.execute(text(f"UPDATE incident SET {', '.join(sets)} WHERE id = :_id"),
+                 {**values, "_id": incident_id})
+
+
+_DETAIL = """
+    SELECT i.id, i.source, i.external_id, i.category, i.subcategory, i.severity,
+           i.description, i.address, i.location_reason, i.reported_at, i.received_at,
+           i.updated_at, i.status, i.handling_level, i.due_at, i.closed_at, i.rating,
+           i.overdue, i.duplicate_of, i.reporter, i.media_urls,
+           ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+           i.grid_id, g.code AS grid_code, g.name AS grid_name,
+           i.village_id, v.code AS village_code, v.name AS village_name,
+           i.town_id, t.code AS town_code, t.name AS town_name,
+           i.county_id, c.code AS county_code, c.name AS county_name,
+           i.department_id, d.code AS department_code, d.name AS department_name,
+           i.grid_worker_id, w.code AS grid_worker_code, w.name AS grid_worker_name,
+           w.phone AS grid_worker_phone,
+           (i.closed_at IS NULL AND i.due_at < now()) AS overdue_now
+    FROM incident i
+    LEFT JOIN unit g ON g.id = i.grid_id
+    LEFT JOIN unit v ON v.id = i.village_id
+    LEFT JOIN unit t ON t.id = i.town_id
+    LEFT JOIN unit c ON c.id = i.county_id
+    LEFT JOIN department d ON d.id = i.department_id
+    LEFT JOIN grid_worker w ON w.id = i.grid_worker_id
+"""
+
+
+def get_incident(conn: Connection, incident_id: int, *, with_events: bool = True
+                 ) -> dict[str, Any] | None:
+    """One incident with its unit, worker and department names, and its history."""
+    row = conn.execute(text(_DETAIL + " WHERE i.id = :i"), {"i": incident_id}).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    if with_events:
+        out["events"] = [dict(e) for e in conn.execute(text(
+            "SELECT at, actor, action, from_status, to_status, note FROM incident_event "
+            "WHERE incident_id = :i ORDER BY at, id"), {"i": incident_id}).mappings()]
+    return out
+
+
+@dataclass
+class IncidentFilter:
+    """Filters for :func:`list_incidents`; every field is optional."""
+
+    status: Sequence[str] = ()
+    category: Sequence[str] = ()
+    source: Sequence[str] = ()
+    severity: Sequence[str] = ()
+    unit_id: int | None = None  # a unit at any level
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    updated_after: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
+    ids: Sequence[int] = ()
+    overdue_now: bool | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _where(conn: Connection, f: IncidentFilter) -> tuple[list[str], dict[str, Any]]:
+    where, params = [], {}
+    for name in ("status", "category", "source", "severity"):
+        values = list(getattr(f, name))
+        if values:
+            where.append(f"i.{name} = ANY(:{name})")
+            params[name] = values
+    if f.ids:
+        where.append("i.id = ANY(:ids)")
+        params["ids"] = [int(i) for i in f.ids]
+    if f.unit_id is not None:
+        level = conn.execute(text("SELECT level FROM unit WHERE id = :u"),
+                             {"u": f.unit_id}).scalar()
+        if level is None or level not in LEVEL_COLUMNS:
+            where.append("false")
+        else:
+            where.append(f"i.{LEVEL_COLUMNS[level]} = :unit_id")
+            params["unit_id"] = f.unit_id
+    if f.received_from is not None:
+        where.append("i.received_at >= :received_from")
+        params["received_from"] = f.received_from
+    if f.received_to is not None:
+        where.append("i.received_at < :received_to")
+        params["received_to"] = f.received_to
+    if f.updated_after is not None:
+        where.append("i.updated_at > :updated_after")
+        params["updated_after"] = f.updated_after
+    if f.bbox is not None:
+        where.append("i.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+        params.update(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True))
+    if f.overdue_now is not None:
+        cond = "(i.closed_at IS NULL AND i.due_at < now())"
+        where.append(cond if f.overdue_now else f"NOT {cond}")
+    return where, params
+
+
+def encode_cursor(received_at: datetime, incident_id: int) -> str:
+    raw = f"{received_at.isoformat()}|{incident_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Raises ValueError on a cursor this module did not make."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    at, _, ident = raw.partition("|")
+    return datetime.fromisoformat(at), int(ident)
+
+
+def list_incidents(conn: Connection, f: IncidentFilter, *, limit: int = 100,
+                   cursor: str | None = None, offset: int = 0
+                   ) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; keyset pagination by (received_at, id) — stable while reports arrive.
+    Returns the page and the cursor of the next page (None on the last page)."""
+    where, params = _where(conn, f)
+    if cursor:
+        at, ident = decode_cursor(cursor)
+        where.append("(i.received_at, i.id) < (:c_at, :c_id)")
+        params.update(c_at=at, c_id=ident)
+    sql = _DETAIL + (" WHERE " + " AND ".join(where) if where else "") + \
+        " ORDER BY i.received_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
+    rows = [dict(r) for r in conn.execute(text(sql), {**params, "limit": limit + 1,
+                                                      "offset": offset}).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1]["received_at"], rows[-1]["id"]) if more and rows else None
+    return rows, nxt
+
+
+def overdue_candidates(conn: Connection, open_states: Sequence[str], limit: int
+                       ) -> list[dict[str, Any]]:
+    """Open, located, first-report incidents past their due time that the escalation job has
+    not acted on for this due time; locked, skipping rows another job holds."""
+    return [dict(r) for r in conn.execute(text("""
+        SELECT id, status, handling_level, severity, due_at, grid_id, village_id, town_id,
+               county_id
+        FROM incident
+        WHERE closed_at IS NULL AND status = ANY(:open) AND status <> 'unlocated'
+          AND due_at < now() AND duplicate_of IS NULL
+          AND missed_due_at IS DISTINCT FROM due_at
+        ORDER BY due_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED"""), {"open": list(open_states), "limit": limit}).mappings()]
+
+
+def grid_workers_by_grid(conn: Connection) -> dict[int, int]:
+    """The worker who supervises each grid (the first by code when a grid has several)."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT ON (grid_id) grid_id, id FROM grid_worker
+        WHERE grid_id IS NOT NULL ORDER BY grid_id, full_time DESC, code, id""")).all()
+    return {r.grid_id: r.id for r in rows}
+
+
+def departments_by_code(conn: Connection) -> dict[str, int]:
+    return {r.code: r.id for r in conn.execute(text("SELECT id, code FROM department"))}

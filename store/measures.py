@@ -1,0 +1,403 @@
+"""Performance measures of the closed loop, computed in SQL for any unit, level and period.
+
+The command wall and the monthly maps both read these numbers, so they are defined once, here.
+Every per-unit measure is one function ``f(db, scope, period) -> pd.Series`` indexed by unit id
+(index name ``unit_id``) that contains every unit of the :class:`Scope` — 0 for counts, NaN for
+rates with no denominator — so a map can colour every unit, including the quiet ones.
+
+Definitions
+-----------
+
+- **Units in scope**: current rows of ``unit`` (``valid_to IS NULL``) at ``scope.level``; only
+  the children of ``scope.parent_id`` and/or only ``scope.unit_ids`` when given (ids at another
+  level, or superseded versions, are ignored).
+- **Belonging**: an incident belongs to a unit through the unit ids frozen on it at receipt:
+  level 0 → ``county_id``, 1 → ``town_id``, 2 → ``village_id``, 3 → ``grid_id``.  Redrawing
+  grids later does not move past cases.  Other levels are refused (``ValueError``).
+- **Near-duplicates** (``duplicate_of IS NOT NULL``) are left out of every measure: a case is
+  counted once, under its first report.
+- **Period**: half-open ``[start, end)``; :meth:`Period.month` is the local calendar month
+  (``Asia/Shanghai`` by default).
+- ``received``: incidents whose ``received_at`` is in the period.
+- ``dispatched``: of those, the ones with at least one ``incident_event`` with action
+  ``'dispatch'`` (at any time, also after the period).
+- ``resolved``: of those received in the period, the ones with ``closed_at IS NOT NULL`` (办结),
+  whenever they were resolved.
+- ``resolution_rate`` = resolved / received (NaN when nothing was received).
+- ``on_time_rate``: among the resolved ones, the share with ``NOT overdue AND closed_at <=
+  due_at`` (a case that ever missed a deadline, or has no deadline, is not on time); NaN when
+  none was resolved.
+- ``closed_share_by_level``: among the resolved ones, the share whose ``handling_level`` is
+  3 / 2 / 1 / 0 (columns ``grid`` / ``village`` / ``town`` / ``county``); cases without a
+  handling level count in the denominator only, so a row may sum to less than 1.
+- ``escalations``: ``incident_event`` rows with action ``'escalate'`` whose ``at`` is in the
+  period, for the unit's incidents (whenever those were received).
+- ``overdue_now``: open incidents (status in :data:`geo.workflow.OPEN_STATES`) with
+  ``due_at < now``; ``now`` defaults to the database's ``now()``.  Not bound to a period.
+- ``mean_rating``: mean ``rating`` of the incidents received in the period that have one
+  (NaN when none has).
+- :func:`jurisdiction_total` gives the same measures over all incidents (not grouped by unit,
+  so incidents without a unit, e.g. unlocated ones, count too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from geo.workflow import COUNTY, GRID, OPEN_STATES, TOWN, VILLAGE
+
+Bindable = Connection | Engine
+
+# The frozen incident column that says which unit of each level an incident belongs to.
+UNIT_COLUMNS: dict[int, str] = {
+    COUNTY: "county_id", TOWN: "town_id", VILLAGE: "village_id", GRID: "grid_id",
+}
+# closed_share_by_level columns, in the order of the hierarchy from the bottom up.
+LEVEL_NAMES: dict[int, str] = {GRID: "grid", VILLAGE: "village", TOWN: "town", COUNTY: "county"}
+
+SUMMARY_COLUMNS = (
+    "received", "dispatched", "resolved", "resolution_rate", "on_time_rate",
+    *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
+    "escalations", "overdue_now", "mean_rating",
+)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    """Naive datetimes would be read in the session's time zone: refuse them."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open time interval ``[start, end)`` of tz-aware datetimes.
+
+    Half-open so consecutive months tile the timeline: every incident falls in exactly one.
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _aware(self.start, "Period.start")
+        _aware(self.end, "Period.end")
+        if not self.start < self.end:
+            raise ValueError(f"Period.start ({self.start}) must be before end ({self.end})")
+
+    @classmethod
+    def month(cls, year: int, month: int, tz: str = "Asia/Shanghai") -> Period:
+        """The local calendar month: what a monthly report means by "October"."""
+        if not 1 <= month <= 12:
+            raise ValueError(f"month must be 1-12, got {month}")
+        zone = ZoneInfo(tz)
+        start = datetime(year, month, 1, tzinfo=zone)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+        return cls(start, end)
+
+    @classmethod
+    def last_days(cls, days: int, now: datetime | None = None) -> Period:
+        """The rolling window ending at ``now`` (default: the current time), for the wall."""
+        if days <= 0:
+            raise ValueError(f"days must be positive, got {days}")
+        end = datetime.now(UTC) if now is None else _aware(now, "now")
+        return cls(end - timedelta(days=days), end)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which units to measure: every current unit at ``level``, optionally narrowed to the
+    children of ``parent_id`` and/or to ``unit_ids``."""
+
+    level: int
+    parent_id: int | None = None
+    unit_ids: tuple[int, ...] | None = None
+
+
+def unit_column(level: int) -> str:
+    """The incident column holding the unit of ``level`` (a fixed name, safe to interpolate)."""
+    try:
+        return UNIT_COLUMNS[level]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"no incident column for unit level {level!r}; levels are 0 (county), 1 (town), "
+            "2 (village) and 3 (grid)") from None
+
+
+@contextmanager
+def _connection(db: Bindable) -> Iterator[Connection]:
+    """Use the caller's connection (and transaction) as is; open one from an Engine."""
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            yield conn
+    else:
+        with nullcontext(db) as conn:
+            yield conn
+
+
+def _units_cte(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """``units(id)``: the scope's unit list, the left side of every per-unit query."""
+    where = ["valid_to IS NULL", "level = :level"]
+    params: dict[str, Any] = {"level": scope.level}
+    if scope.parent_id is not None:
+        where.append("parent_id = :parent_id")
+        params["parent_id"] = int(scope.parent_id)
+    if scope.unit_ids is not None:
+        where.append("id = ANY(CAST(:unit_ids AS bigint[]))")
+        params["unit_ids"] = [int(i) for i in scope.unit_ids]
+    return f"units AS (SELECT id FROM unit WHERE {' AND '.join(where)})", params
+
+
+def _period_params(period: Period) -> dict[str, Any]:
+    return {"start": period.start, "end": period.end}
+
+
+def _received_per_unit(db: Bindable, scope: Scope, period: Period,
+                       outputs: Mapping[str, str], aggregates: str) -> pd.DataFrame:
+    """One statement over the incidents received in the period, grouped by the unit column.
+
+    ``aggregates`` are computed per unit (``a.*``); ``outputs`` maps a column name to an
+    expression over them, evaluated for every unit (NULL aggregates → the unit had none).
+    """
+    column = unit_column(scope.level)
+    units, params = _units_cte(scope)
+    select = ", ".join(f"{expr} AS {name}" for name, expr in outputs.items())
+    sql = f"""
+        WITH {units},
+        a AS (
+            SELECT i.{column} AS unit_id, {aggregates}
+            FROM incident i
+            WHERE i.received_at >= :start AND i.received_at < :end
+              AND i.duplicate_of IS NULL
+              AND i.{column} IN (SELECT id FROM units)
+            GROUP BY i.{column}
+        )
+        SELECT u.id AS unit_id, {select}
+        FROM units u LEFT JOIN a ON a.unit_id = u.id
+        ORDER BY u.id
+    """
+    return _frame(db, sql, {**params, **_period_params(period)}, list(outputs))
+
+
+def _frame(db: Bindable, sql: str, params: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+    with _connection(db) as conn:
+        rows = conn.execute(text(sql), params).all()
+    index = pd.Index([int(r[0]) for r in rows], name="unit_id", dtype="int64")
+    data = {name: [r[k + 1] for r in rows] for k, name in enumerate(columns)}
+    return pd.DataFrame(data, index=index, columns=columns)
+
+
+def _count(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name].astype("int64")
+
+
+def _rate(frame: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(frame[name], errors="coerce").astype("float64")
+
+
+_RESOLVED = "count(*) FILTER (WHERE i.closed_at IS NOT NULL)"
+_ON_TIME = ("count(*) FILTER (WHERE i.closed_at IS NOT NULL AND NOT i.overdue "
+            "AND i.closed_at <= i.due_at)")
+
+
+def received(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Incidents received in the period: the workload each unit took in."""
+    frame = _received_per_unit(db, scope, period, {"received": "coalesce(a.n, 0)"},
+                               "count(*) AS n")
+    return _count(frame, "received")
+
+
+def dispatched(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Of the incidents received in the period, those dispatched at least once (at any time).
+
+    EXISTS probes incident_event by (incident_id, …) per incident of the period, which stays
+    cheap where scanning all events for 'dispatch' would not.
+    """
+    frame = _received_per_unit(
+        db, scope, period, {"dispatched": "coalesce(a.n, 0)"},
+        "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e "
+        "WHERE e.incident_id = i.id AND e.action = 'dispatch')) AS n")
+    return _count(frame, "dispatched")
+
+
+def resolved(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Of the incidents received in the period, those resolved (办结, closed_at set)."""
+    frame = _received_per_unit(db, scope, period, {"resolved": "coalesce(a.n, 0)"},
+                               f"{_RESOLVED} AS n")
+    return _count(frame, "resolved")
+
+
+def resolution_rate(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """resolved / received; NaN where nothing was received (no rate, rather than 0 %)."""
+    frame = _received_per_unit(
+        db, scope, period, {"resolution_rate": "a.resolved::float8 / nullif(a.n, 0)"},
+        f"count(*) AS n, {_RESOLVED} AS resolved")
+    return _rate(frame, "resolution_rate")
+
+
+def on_time_rate(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Share of the resolved incidents (received in the period) never overdue and closed by
+    their deadline; NaN where none was resolved."""
+    frame = _received_per_unit(
+        db, scope, period, {"on_time_rate": "a.on_time::float8 / nullif(a.resolved, 0)"},
+        f"{_RESOLVED} AS resolved, {_ON_TIME} AS on_time")
+    return _rate(frame, "on_time_rate")
+
+
+def closed_share_by_level(db: Bindable, scope: Scope, period: Period) -> pd.DataFrame:
+    """Among resolved incidents received in the period, the share finished at each level.
+
+    Shows whether cases are settled close to the people (grid) or pushed up the chain.
+    Columns ``grid``, ``village``, ``town``, ``county``; rows are NaN where none was resolved.
+    """
+    aggregates = ", ".join(
+        [f"{_RESOLVED} AS resolved"]
+        + [f"count(*) FILTER (WHERE i.closed_at IS NOT NULL AND i.handling_level = {level}) "
+           f"AS l{level}" for level in LEVEL_NAMES])
+    outputs = {name: f"a.l{level}::float8 / nullif(a.resolved, 0)"
+               for level, name in LEVEL_NAMES.items()}
+    frame = _received_per_unit(db, scope, period, outputs, aggregates)
+    return frame.apply(pd.to_numeric, errors="coerce").astype("float64")
+
+
+def escalations(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Escalation events (上报) dated in the period, for the unit's incidents.
+
+    Counts events, not incidents: a case pushed up twice in the month counts twice.
+    """
+    column = unit_column(scope.level)
+    units, params = _units_cte(scope)
+    sql = f"""
+        WITH {units},
+        a AS (
+            SELECT i.{column} AS unit_id, count(*) AS n
+            FROM incident_event e JOIN incident i ON i.id = e.incident_id
+            WHERE e.action = 'escalate' AND e.at >= :start AND e.at < :end
+              AND i.duplicate_of IS NULL
+              AND i.{column} IN (SELECT id FROM units)
+            GROUP BY i.{column}
+        )
+        SELECT u.id AS unit_id, coalesce(a.n, 0) AS escalations
+        FROM units u LEFT JOIN a ON a.unit_id = u.id
+        ORDER BY u.id
+    """
+    frame = _frame(db, sql, {**params, **_period_params(period)}, ["escalations"])
+    return _count(frame, "escalations")
+
+
+def overdue_now(db: Bindable, scope: Scope, now: datetime | None = None) -> pd.Series:
+    """Open incidents past their deadline at ``now`` (default: the database clock).
+
+    The database clock by default, so the wall agrees with the escalation job's view.
+    """
+    column = unit_column(scope.level)
+    units, params = _units_cte(scope)
+    sql = f"""
+        WITH {units},
+        a AS (
+            SELECT i.{column} AS unit_id, count(*) AS n
+            FROM incident i
+            WHERE i.status = ANY(CAST(:open_states AS text[]))
+              AND i.due_at < coalesce(CAST(:now AS timestamptz), now())
+              AND i.duplicate_of IS NULL
+              AND i.{column} IN (SELECT id FROM units)
+            GROUP BY i.{column}
+        )
+        SELECT u.id AS unit_id, coalesce(a.n, 0) AS overdue_now
+        FROM units u LEFT JOIN a ON a.unit_id = u.id
+        ORDER BY u.id
+    """
+    params.update(open_states=list(OPEN_STATES),
+                  now=None if now is None else _aware(now, "now"))
+    frame = _frame(db, sql, params, ["overdue_now"])
+    return _count(frame, "overdue_now")
+
+
+def mean_rating(db: Bindable, scope: Scope, period: Period) -> pd.Series:
+    """Mean citizen rating (1-5) of the incidents received in the period that were rated."""
+    frame = _received_per_unit(db, scope, period, {"mean_rating": "a.mean::float8"},
+                               "avg(i.rating) AS mean")
+    return _rate(frame, "mean_rating")
+
+
+def summary(db: Bindable, scope: Scope, period: Period,
+            now: datetime | None = None) -> pd.DataFrame:
+    """Every measure as a column (see :data:`SUMMARY_COLUMNS`), one row per unit in scope.
+
+    Simply one call to each measure, on one connection, so the definitions live in one place.
+    """
+    with _connection(db) as conn:
+        shares = closed_share_by_level(conn, scope, period)
+        columns = {
+            "received": received(conn, scope, period),
+            "dispatched": dispatched(conn, scope, period),
+            "resolved": resolved(conn, scope, period),
+            "resolution_rate": resolution_rate(conn, scope, period),
+            "on_time_rate": on_time_rate(conn, scope, period),
+            **{f"closed_share_{name}": shares[name] for name in LEVEL_NAMES.values()},
+            "escalations": escalations(conn, scope, period),
+            "overdue_now": overdue_now(conn, scope, now),
+            "mean_rating": mean_rating(conn, scope, period),
+        }
+    frame = pd.DataFrame(columns)
+    frame.index.name = "unit_id"
+    return frame[list(SUMMARY_COLUMNS)]
+
+
+def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None) -> dict:
+    """The same measures over the whole jurisdiction, for KPI tiles and headlines.
+
+    Computed over all incidents (not summed from units), so incidents without a unit count
+    and rates are true ratios rather than means of unit rates.  Keys are
+    :data:`SUMMARY_COLUMNS`; counts are ints, rates floats (NaN with no denominator).
+    """
+    shares = ", ".join(
+        f"r.l{level}::float8 / nullif(r.resolved, 0) AS closed_share_{name}"
+        for level, name in LEVEL_NAMES.items())
+    level_counts = ", ".join(
+        f"count(*) FILTER (WHERE i.closed_at IS NOT NULL AND i.handling_level = {level}) "
+        f"AS l{level}" for level in LEVEL_NAMES)
+    sql = f"""
+        WITH r AS (
+            SELECT count(*) AS received,
+                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e
+                       WHERE e.incident_id = i.id AND e.action = 'dispatch')) AS dispatched,
+                   {_RESOLVED} AS resolved,
+                   {_ON_TIME} AS on_time,
+                   {level_counts},
+                   avg(i.rating)::float8 AS mean_rating
+            FROM incident i
+            WHERE i.received_at >= :start AND i.received_at < :end
+              AND i.duplicate_of IS NULL
+        )
+        SELECT r.received, r.dispatched, r.resolved,
+               r.resolved::float8 / nullif(r.received, 0) AS resolution_rate,
+               r.on_time::float8 / nullif(r.resolved, 0) AS on_time_rate,
+               {shares},
+               (SELECT count(*) FROM incident_event e JOIN incident i ON i.id = e.incident_id
+                WHERE e.action = 'escalate' AND e.at >= :start AND e.at < :end
+                  AND i.duplicate_of IS NULL) AS escalations,
+               (SELECT count(*) FROM incident i
+                WHERE i.status = ANY(CAST(:open_states AS text[]))
+                  AND i.due_at < coalesce(CAST(:now AS timestamptz), now())
+                  AND i.duplicate_of IS NULL) AS overdue_now,
+               r.mean_rating
+        FROM r
+    """
+    params = {**_period_params(period), "open_states": list(OPEN_STATES),
+              "now": None if now is None else _aware(now, "now")}
+    with _connection(db) as conn:
+        row = conn.execute(text(sql), params).one()._mapping
+    counts = {"received", "dispatched", "resolved", "escalations", "overdue_now"}
+    return {name: int(row[name]) if name in counts
+            else (math.nan if row[name] is None else float(row[name]))
+            for name in SUMMARY_COLUMNS}
