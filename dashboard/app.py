@@ -10,8 +10,9 @@ from dash import Dash, Input, Output, dcc, html
 from flask import jsonify
 from sqlalchemy.exc import OperationalError
 
-from dashboard import map_layers
+from dashboard import api, map_layers
 from dashboard.i18n import level_name, t
+from intake.service import EscalationScheduler
 from onemap.settings import Settings
 from store import repository
 from store.engine import database_url, get_engine
@@ -65,6 +66,11 @@ def create_app(settings: Settings) -> Dash:
     @app.callback(Output("page", "children"), Input("url", "search"))
     def _page(search: str | None) -> list[Any]:
         return render_page(settings, _lang(search, settings.lang))
+
+    api.register(app.server, settings)
+    if settings.escalate_every_s > 0:
+        app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
+            get_engine(database_url(settings)), settings, settings.escalate_every_s).start()
 
     @app.server.route("/api/health")
     def _health():

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -69,17 +70,32 @@ class _Strict(BaseModel):
 class Location(_Strict):
     """A point as the sender's device gives it; converted to WGS84 on receipt."""
 
-    lon: float = Field(ge=-180, le=180, description="Longitude in degrees (east positive).")
-    lat: float = Field(ge=-90, le=90, description="Latitude in degrees (north positive).")
+    lon: float = Field(description="Longitude in degrees (east positive), -180 to 180.")
+    lat: float = Field(description="Latitude in degrees (north positive), -90 to 90.")
     datum: Literal["wgs84", "gcj02", "bd09", "cgcs2000"] = Field(
         "wgs84", description="Datum of lon/lat: gcj02 for Amap/Tencent, bd09 for Baidu.")
+
+    @field_validator("lon")
+    @classmethod
+    def _lon(cls, v: float) -> float:
+        if not -180 <= v <= 180:
+            raise ValueError(f"{v} is not a longitude (-180 to 180 degrees)")
+        return v
+
+    @field_validator("lat")
+    @classmethod
+    def _lat(cls, v: float, info: ValidationInfo) -> float:
+        lon = info.data.get("lon")
+        if lon is not None and bool(in_china(v, lon)) and not bool(in_china(lon, v)):
+            raise ValueError(f"lon={lon}, lat={v} look swapped (lat/lon order); send "
+                             "longitude as lon and latitude as lat")
+        if not -90 <= v <= 90:
+            raise ValueError(f"{v} is not a latitude (-90 to 90 degrees)")
+        return v
 
     @model_validator(mode="after")
     def _in_china(self) -> Location:
         if not bool(in_china(self.lon, self.lat)):
-            if bool(in_china(self.lat, self.lon)):
-                raise ValueError(f"lon={self.lon}, lat={self.lat} look swapped (lat/lon order); "
-                                 "send longitude as lon and latitude as lat")
             raise ValueError(f"lon={self.lon}, lat={self.lat} is not in China "
                              "(expected lon 73-135, lat 18-54)")
         return self
@@ -224,6 +240,9 @@ def errors_from(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]
             msg = "is required"
         elif err.get("type") == "extra_forbidden":
             msg = "is not a known field"
+        elif err.get("type") == "string_pattern_mismatch":
+            msg = ("may only contain letters, digits and _ . : / - (at most 128 characters)"
+                   if field.endswith("external_id") else "has characters that are not allowed")
         elif err.get("type") == "finite_number":
             msg = "must be a finite number (not NaN or infinity)"
         out.append((field, msg))

@@ -64,12 +64,14 @@ def build_households(spec: RegionSpec, density: Density, county, engine: Assignm
     rental = rng.random(n) < (0.22 if spec.urban else 0.08)
     floating = np.where(rental, size, np.where(rng.random(n) < 0.05, 1, 0))
     registered = np.maximum(size - floating, 0)
-    order = np.argsort(grid, kind="stable")
+    # Numbered within the village, so that every address is unique (the register is what
+    # address-only reports are located by).
+    village_ids = result.unit_ids[ok][:, 2]
+    order = np.lexsort((grid, village_ids))
     seq = np.empty(n, dtype=int)
-    _, starts, counts = np.unique(grid[order], return_index=True, return_counts=True)
+    _, starts, counts = np.unique(village_ids[order], return_index=True, return_counts=True)
     seq[order] = np.arange(n) - np.repeat(starts, counts)
     codes = np.array([grid_codes[g] for g in grid])
-    village_ids = result.unit_ids[ok][:, 2]
     building = (seq // 24) + 1
     room = (seq % 24 // 4 + 1) * 100 + seq % 4 + 1
     village_names = np.array([unit_names.get(int(v), "") for v in village_ids])

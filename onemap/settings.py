@@ -58,6 +58,33 @@ def _datum(value: str) -> str:
     return value
 
 
+def _bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not a yes/no value (true or false)")
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"{value!r} must be a number ≥ 0")
+    return number
+
+
+def _day_rules(value: str) -> tuple[tuple[str, int], ...]:
+    """'3:0,2:3,1:5,0:7' or 'high:1,medium:3,low:7' → ((key, days), …)."""
+    out = []
+    for part in value.split(","):
+        key, sep, days = part.partition(":")
+        if not sep or not key.strip() or not days.strip().isdigit():
+            raise ValueError(f"{part!r} is not key:days (e.g. 3:0 or high:1)")
+        out.append((key.strip(), int(days)))
+    return tuple(out)
+
+
 def _optional_path(value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -94,6 +121,23 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("demo_region", "ONEMAP_DEMO_REGION", "yumen",
             "Demo data `make run` loads into an empty database: yumen, donghai, etuoke, "
             "chengguan, all, or sample (a few rectangles)."),
+    Setting("level_deadline_days", "ONEMAP_LEVEL_DEADLINE_DAYS", "3:0,2:3,1:5,0:7",
+            "Days allowed per handling level (3 grid, 2 village, 1 town, 0 county); 0 means "
+            "by the end of the same local day.", _day_rules),
+    Setting("severity_deadline_days", "ONEMAP_SEVERITY_DEADLINE_DAYS", "high:1,medium:3,low:7",
+            "Days allowed per risk level; the stricter of the two deadlines applies.",
+            _day_rules),
+    Setting("working_days", "ONEMAP_WORKING_DAYS", False,
+            "Count deadline days as working days (Chinese holidays and 调休 make-up days from "
+            "data/calendar/cn_workdays.csv) instead of calendar days.", _bool),
+    Setting("duplicate_radius_m", "ONEMAP_DUPLICATE_RADIUS_M", 50.0,
+            "Near-duplicates: reports of one category within this many metres (and "
+            "ONEMAP_DUPLICATE_HOURS) are stored and linked to the first.", _positive),
+    Setting("duplicate_hours", "ONEMAP_DUPLICATE_HOURS", 24.0,
+            "Near-duplicates: the time window in hours (with ONEMAP_DUPLICATE_RADIUS_M).", _positive),
+    Setting("escalate_every_s", "ONEMAP_ESCALATE_EVERY", 60.0,
+            "Seconds between runs of the in-process escalation job; 0 turns it off (then run "
+            "`onemap escalate` from cron).", _positive),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -121,6 +165,13 @@ class Settings:
     basemap_attribution: str = ""
     basemap_datum: str = "wgs84"
     demo_region: str = "yumen"
+    level_deadline_days: tuple[tuple[str, int], ...] = (("3", 0), ("2", 3), ("1", 5), ("0", 7))
+    severity_deadline_days: tuple[tuple[str, int], ...] = (("high", 1), ("medium", 3),
+                                                            ("low", 7))
+    working_days: bool = False
+    duplicate_radius_m: float = 50.0
+    duplicate_hours: float = 24.0
+    escalate_every_s: float = 60.0
     config_file: Path | None = None
 
     @property

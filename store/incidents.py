@@ -50,7 +50,8 @@ def find_existing(conn: Connection, source: str, external_id: str,
     """The incident a resubmission refers to, by idempotency key first, then natural key."""
     if idempotency_key:
         row = conn.execute(text("SELECT id, source, external_id, request_hash FROM incident "
-                                "WHERE idempotency_key = :k"), {"k": idempotency_key}).mappings().first()
+                                "WHERE idempotency_key = :k"),
+                           {"k": idempotency_key}).mappings().first()
         if row:
             return dict(row)
     row = conn.execute(text("SELECT id, source, external_id, request_hash FROM incident "

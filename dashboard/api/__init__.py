@@ -1,0 +1,63 @@
+"""The HTTP API served by the dashboard's own server: native ``/api/v1`` and Open311."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from dashboard.api import native, openapi
+from dashboard.api.common import (
+    MAX_BODY_BYTES,
+    add_server_timing,
+    error_response,
+    json_response,
+    start_timer,
+)
+from intake.schema import ReportError
+from onemap.settings import Settings
+from store.engine import database_url, get_engine
+
+API_PREFIXES = ("/api/", "/open311/")
+
+
+def register(server: Flask, settings: Settings) -> None:
+    """Mount the API on the Flask server that also serves the Dash app."""
+    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    def engine_of():
+        return get_engine(database_url(settings))
+
+    server.register_blueprint(native.blueprint(settings, engine_of))
+
+    @server.get("/api/openapi.json")
+    def _openapi() -> Response:
+        return json_response(openapi.document(request.host_url))
+
+    @server.before_request
+    def _t0() -> None:
+        if request.path.startswith(API_PREFIXES):
+            start_timer()
+
+    @server.after_request
+    def _timing(response: Response) -> Response:
+        return add_server_timing(response)
+
+    @server.errorhandler(413)
+    def _too_large(_exc) -> Response:
+        return error_response(ReportError(
+            f"the body is larger than {MAX_BODY_BYTES:,} bytes; nothing was stored",
+            [("(body)", "too large")], status=413, code="too_large"))
+
+    @server.errorhandler(404)
+    def _not_found(exc):
+        if request.path.startswith("/api/"):
+            return error_response(ReportError(f"no such endpoint: {request.path}",
+                                              status=404, code="not_found"))
+        return exc
+
+    @server.errorhandler(405)
+    def _method(exc):
+        if request.path.startswith("/api/"):
+            return error_response(ReportError(
+                f"{request.method} is not allowed on {request.path}", status=405,
+                code="method_not_allowed"))
+        return exc

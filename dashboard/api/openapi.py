@@ -1,0 +1,147 @@
+"""The OpenAPI 3 document for ``/api/openapi.json``, built from the same pydantic models
+that validate requests, so the document cannot drift from what is enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geo.workflow import ACTIONS, STATES
+from intake.schema import ActionIn, ReportIn
+
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}}}}},
+}
+_INCIDENT = {
+    "type": "object",
+    "description": "An incident: where it is (grid and every level above, with the reason "
+                   "code), who handles it, its deadline and status.",
+    "properties": {
+        "id": {"type": "integer"}, "source": {"type": "string"},
+        "external_id": {"type": "string"}, "category": {"type": "string"},
+        "severity": {"type": "string", "enum": ["high", "medium", "low"]},
+        "status": {"type": "string", "enum": list(STATES)},
+        "location": {"type": "object", "properties": {
+            "lon": {"type": "number", "nullable": True},
+            "lat": {"type": "number", "nullable": True},
+            "reason": {"type": "string", "enum": ["inside", "edge", "gap", "outside", "snapped",
+                                                   "address", "unmatched", "manual"]}}},
+        "units": {"type": "object", "description": "grid, village, town, county: "
+                  "{id, code, name} or null"},
+        "handling_level": {"type": "integer", "nullable": True,
+                           "description": "3 grid, 2 village, 1 town, 0 county"},
+        "grid_worker": {"type": "object", "nullable": True},
+        "department": {"type": "object", "nullable": True},
+        "due_at": {"type": "string", "format": "date-time", "nullable": True},
+        "duplicate_of": {"type": "integer", "nullable": True},
+        "allowed_actions": {"type": "array", "items": {"type": "string",
+                                                       "enum": list(ACTIONS)}},
+        "events": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Malformed request", 401: "No API key", 403: "Key not valid for this",
+            404: "Not found", 409: "Not allowed in the incident's state",
+            413: "Body too large", 422: "Invalid field(s); nothing stored",
+            503: "Database unavailable; nothing stored"}
+    return {str(c): {"description": text[c], "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def _schemas() -> dict[str, Any]:
+    out: dict[str, Any] = {"Error": _ERROR, "Incident": _INCIDENT}
+    for model in (ReportIn, ActionIn):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def document(server_url: str = "/") -> dict[str, Any]:
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}}}
+    incident = {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}}
+    idem = {"name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "Retry-safe submission: the same key returns the same incident."}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "OneMap 一张图 API", "version": "1.0",
+                 "description": "Reports in from every channel; incidents and their "
+                                "handling out. Open311 GeoReport v2 is served under "
+                                "/open311/v2/ (see its discovery document)."},
+        "servers": [{"url": server_url}],
+        "security": [{"ApiKey": []}],
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header",
+                                           "name": "X-API-Key"}},
+            "schemas": _schemas(),
+        },
+        "paths": {
+            "/api/v1/reports": {"post": {
+                "summary": "Submit one report",
+                "description": "201: stored now. 200: the same (source, external_id) or "
+                               "Idempotency-Key was stored before; nothing new written. "
+                               "Near-duplicates (same category, 50 m, 24 h) are stored and "
+                               "linked (duplicate_of).",
+                "parameters": [idem],
+                "requestBody": {"required": True, "content": json_body},
+                "responses": {"201": {"description": "Stored", "content": incident},
+                              "200": {"description": "Already stored", "content": incident},
+                              **_errors(400, 401, 403, 413, 422, 503)}}},
+            "/api/v1/reports:batch": {"post": {
+                "summary": "Submit up to 10,000 reports; one result per item",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {"items": {
+                        "type": "array", "maxItems": 10000,
+                        "items": {"$ref": "#/components/schemas/ReportIn"}}}}}}},
+                "responses": {"200": {"description": "Per-item results (status 201/200/4xx)"},
+                              **_errors(400, 401, 403, 413, 503)}}},
+            "/api/v1/incidents": {"get": {
+                "summary": "List incidents, newest first, with cursor pagination",
+                "parameters": [
+                    _query("status", "Comma-separated states"),
+                    _query("unit", "A unit id or code at any level"),
+                    _query("category", "Comma-separated category codes"),
+                    _query("source", "Comma-separated channels"),
+                    _query("severity", "high, medium, low"),
+                    _query("from", "Received at or after (ISO 8601)"),
+                    _query("to", "Received before (ISO 8601)"),
+                    _query("updated_after", "Changed after (ISO 8601)"),
+                    _query("bbox", "min_lon,min_lat,max_lon,max_lat"),
+                    _query("overdue", "true: open and past due now"),
+                    _query("limit", "Page size (1-500, default 50)", {"type": "integer"}),
+                    _query("cursor", "next_cursor of the previous page"),
+                ],
+                "responses": {"200": {"description": "A page of incidents"},
+                              **_errors(400, 401, 403, 503)}}},
+            "/api/v1/incidents/{id}": {"get": {
+                "summary": "One incident with its history",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "The incident", "content": incident},
+                              **_errors(401, 403, 404, 503)}}},
+            "/api/v1/incidents/{id}/actions": {"post": {
+                "summary": "Apply a workflow action (see the README's transition table)",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ActionIn"}}}},
+                "responses": {"200": {"description": "The incident after the action",
+                                      "content": incident},
+                              **_errors(400, 401, 403, 404, 409, 422, 503)}}},
+            "/api/health": {"get": {"summary": "Liveness and database check", "security": [],
+                                    "responses": {"200": {"description": "OK"},
+                                                  "503": {"description": "Database down"}}}},
+        },
+    }

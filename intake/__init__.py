@@ -1,0 +1,1 @@
+"""Reports in: validation, placement, storage once, workflow actions, escalation."""

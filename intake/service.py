@@ -1,0 +1,499 @@
+"""Intake and handling: report → locate → assign to grid → store once → act → escalate.
+
+Every channel (native API, Open311, batch, the command wall) goes through this module, so a
+report is validated, placed and deduplicated the same way whatever door it came in by.  Each
+public function owns one transaction: when it returns, what it reports is committed; when it
+raises, nothing was written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+
+from geo.assign import AssignmentEngine
+from geo.catalog import CATEGORY_BY_CODE
+from geo.crs import to_wgs84
+from geo.deadlines import DeadlineRules, WorkCalendar
+from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
+from intake.schema import ActionIn, ReportError, ReportIn, parse_report
+from onemap.settings import Settings
+from store import incidents as db_incidents
+from store.api_keys import ApiKey
+from store.incidents import LEVEL_COLUMNS
+from store.repository import load_units_frame
+
+LEVEL_KEYS = {0: "county", 1: "town", 2: "village", 3: "grid"}
+SYSTEM_ACTOR = "系统"
+
+
+def deadline_rules(settings: Settings) -> DeadlineRules:
+    """The configured deadline rules (levels, risks, calendar or working days)."""
+    return DeadlineRules(
+        level_days={int(k): d for k, d in settings.level_deadline_days},
+        severity_days=dict(settings.severity_deadline_days),
+        timezone=settings.timezone,
+        calendar=WorkCalendar.from_csv() if settings.working_days else None,
+    )
+
+
+# -- what the service needs to place reports, cached per database --------------------------
+
+@dataclass
+class _Places:
+    engine: AssignmentEngine | None
+    workers: dict[int, int]
+    departments: dict[str, int]
+    county_codes: dict[int, str]
+    stamp: tuple[Any, ...]
+    checked: float
+
+    def department(self, code: str, county_id: int | None) -> int | None:
+        """A department by code; departments are per county (``<county code>-<code>``)."""
+        county = self.county_codes.get(county_id) if county_id is not None else None
+        if county and f"{county}-{code}" in self.departments:
+            return self.departments[f"{county}-{code}"]
+        return self.departments.get(code)
+
+
+_places: dict[str, _Places] = {}
+_places_lock = threading.Lock()
+REFRESH_SECONDS = 30.0
+
+
+def _stamp(conn: Connection) -> tuple[Any, ...]:
+    return tuple(conn.execute(text(
+        "SELECT (SELECT count(*) FROM unit), (SELECT max(valid_from) FROM unit), "
+        "(SELECT max(valid_to) FROM unit), (SELECT count(*) FROM grid_worker), "
+        "(SELECT max(id) FROM grid_worker), (SELECT count(*) FROM department)")).one())
+
+
+def places(db: Engine, *, force: bool = False) -> _Places:
+    """The assignment engine and lookups for ``db``, rebuilt when units or workers change
+    (checked at most every :data:`REFRESH_SECONDS`)."""
+    key = str(db.url)
+    now = time.monotonic()
+    with _places_lock:
+        cached = _places.get(key)
+        if cached and not force and now - cached.checked < REFRESH_SECONDS:
+            return cached
+        with db.connect() as conn:
+            stamp = _stamp(conn)
+            if cached and not force and stamp == cached.stamp:
+                cached.checked = now
+                return cached
+            units = load_units_frame(conn)
+            engine = AssignmentEngine.build(units) if len(units) else None
+            counties = {int(r.id): r.code for r in conn.execute(text(
+                "SELECT id, code FROM unit WHERE level = 0 AND valid_to IS NULL"))}
+            fresh = _Places(engine, db_incidents.grid_workers_by_grid(conn),
+                            db_incidents.departments_by_code(conn), counties, stamp, now)
+        _places[key] = fresh
+        return fresh
+
+
+def forget_places() -> None:
+    """Drop cached engines (tests that change units call this)."""
+    with _places_lock:
+        _places.clear()
+
+
+# -- placing a report ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    lon: float | None
+    lat: float | None
+    reason: str  # inside / edge / gap / outside / snapped / address / unmatched
+    unit_ids: dict[int, int | None]  # level → unit id
+    distance_m: float | None = None
+
+    @property
+    def located(self) -> bool:
+        return any(v is not None for v in self.unit_ids.values())
+
+    @property
+    def handling_level(self) -> int | None:
+        levels = [lvl for lvl, uid in self.unit_ids.items() if uid is not None]
+        return max(levels) if levels else None
+
+
+def _assign(p: _Places, lon: float, lat: float, reason_override: str | None = None
+            ) -> Placement:
+    if p.engine is None:
+        return Placement(lon, lat, "outside", {k: None for k in LEVEL_KEYS})
+    result = p.engine.assign(np.array([lon]), np.array([lat]), snap_m=50.0)
+    reason = str(result.reason[0])
+    ids = result.unit_ids[0]
+    unit_ids = {lvl: (int(ids[lvl]) if lvl < len(ids) and ids[lvl] >= 0 else None)
+                for lvl in LEVEL_KEYS}
+    if reason == "outside":
+        unit_ids = {k: None for k in LEVEL_KEYS}
+    return Placement(lon, lat, reason_override if reason != "outside" and reason_override
+                     else reason, unit_ids, float(result.distance_m[0]))
+
+
+def place(conn: Connection, p: _Places, report: ReportIn) -> Placement:
+    """Where the report is: its coordinates (in WGS84), else its address on the register."""
+    if report.location is not None:
+        x, y = to_wgs84(report.location.lon, report.location.lat, report.location.datum)
+        return _assign(p, float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0]))
+    match = db_incidents.locate_address(conn, report.address or "")
+    if match is None:
+        return Placement(None, None, "unmatched", {k: None for k in LEVEL_KEYS})
+    return _assign(p, match.lon, match.lat, reason_override="address")
+
+
+# -- submitting ------------------------------------------------------------------------------
+
+@dataclass
+class SubmitResult:
+    created: bool
+    incident: dict[str, Any]
+    duplicate_of: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def http_status(self) -> int:
+        return 201 if self.created else 200
+
+
+def _check_channel(report: ReportIn, key: ApiKey) -> None:
+    if not key.is_operator and report.source != key.source:
+        raise ReportError(
+            f"this API key belongs to channel {key.source!r} and cannot submit reports of "
+            f"{report.source!r}", [("source", f"must be {key.source!r} for this API key")],
+            status=403, code="forbidden")
+
+
+def _local(dt: datetime | None, tz: str) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=ZoneInfo(tz)) if dt.tzinfo is None else dt
+
+
+def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
+           idempotency_key: str | None = None, received_at: datetime | None = None,
+           conn: Connection | None = None) -> SubmitResult:
+    """Store one validated report exactly once.
+
+    The same (source, external_id) or the same ``idempotency_key`` returns the stored case
+    (``created`` False) and writes nothing.  An Idempotency-Key reused for a different report
+    is refused.  With ``conn`` the caller owns the transaction (batches use savepoints).
+    """
+    _check_channel(report, key)
+    if conn is None:
+        with db.begin() as own:
+            return submit(db, settings, report, key, idempotency_key=idempotency_key,
+                          received_at=received_at, conn=own)
+    fingerprint = report.fingerprint()
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+        raise ReportError("Idempotency-Key must be 1-200 characters",
+                          [("Idempotency-Key", "must be 1-200 characters")], status=400)
+    p = places(db)
+    where = place(conn, p, report)
+    now = received_at or datetime.now(UTC)
+    severity = report.effective_severity
+    level = where.handling_level
+    rules = deadline_rules(settings)
+    duplicate_of = None
+    if where.located and where.lon is not None:
+        duplicate_of = db_incidents.near_duplicate(
+            conn, report.category, where.lon, where.lat, now, settings.duplicate_radius_m,
+            settings.duplicate_hours * 3600)
+    category = CATEGORY_BY_CODE[report.category]
+    grid_id = where.unit_ids.get(3)
+    row = {
+        "source": report.source, "external_id": report.external_id,
+        "category": report.category, "subcategory": report.subcategory, "severity": severity,
+        "description": report.description, "address": report.address,
+        "location_reason": where.reason,
+        "reported_at": _local(report.reported_at, settings.timezone), "received_at": now,
+        "status": "received" if where.located else "unlocated",
+        "grid_id": grid_id, "village_id": where.unit_ids.get(2),
+        "town_id": where.unit_ids.get(1), "county_id": where.unit_ids.get(0),
+        "handling_level": level,
+        "department_id": p.department(category.department, where.unit_ids.get(0)),
+        "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None,
+        "due_at": rules.due(now, level, severity),
+        "idempotency_key": idempotency_key, "request_hash": fingerprint,
+        "duplicate_of": duplicate_of,
+        "reporter": report.reporter.model_dump(exclude_none=True) if report.reporter else None,
+        "media_urls": list(report.photo_urls) or None,
+    }
+    new_id = db_incidents.insert_incident(conn, row, where.lon, where.lat)
+    if new_id is None:
+        existing = db_incidents.find_existing(conn, report.source, report.external_id,
+                                              idempotency_key)
+        if existing is None:  # pragma: no cover - a conflict implies a row
+            raise ReportError("the report conflicts with a stored one; retry", status=409,
+                              code="conflict")
+        if idempotency_key and existing["request_hash"] != fingerprint and (
+                existing["source"], existing["external_id"]) != (report.source,
+                                                                 report.external_id):
+            raise ReportError(
+                f"Idempotency-Key {idempotency_key!r} was already used for another report "
+                f"(incident {existing['id']}); use a new key for a new report",
+                [("Idempotency-Key", "already used for a different report")],
+                status=422, code="idempotency_conflict")
+        incident = db_incidents.get_incident(conn, existing["id"], with_events=False)
+        return SubmitResult(False, incident, incident.get("duplicate_of"))
+    note = None
+    if not where.located:
+        note = ("地址未能匹配，待人工定位" if where.reason == "unmatched"
+                else f"位置不在辖区内（距最近网格 {where.distance_m or 0:.0f} 米），待人工定位")
+    elif duplicate_of is not None:
+        note = f"疑似重复：与事件 {duplicate_of} 同类，{settings.duplicate_radius_m:g} 米、" \
+               f"{settings.duplicate_hours:g} 小时内"
+    db_incidents.append_event(conn, new_id, key.name, "receive", None, row["status"], note,
+                              at=now)
+    incident = db_incidents.get_incident(conn, new_id, with_events=False)
+    warnings = []
+    if not where.located:
+        warnings.append("unlocated: an operator must place this report on the map")
+    if duplicate_of is not None:
+        warnings.append(f"near-duplicate of incident {duplicate_of}")
+    return SubmitResult(True, incident, duplicate_of, warnings)
+
+
+@dataclass
+class BatchItem:
+    index: int
+    status: int
+    result: SubmitResult | None = None
+    error: ReportError | None = None
+
+
+def submit_batch(db: Engine, settings: Settings, items: list[Any], key: ApiKey
+                 ) -> list[BatchItem]:
+    """Up to 10,000 reports, one result each, committed together at the end.
+
+    A bad item is answered with its error and does not stop the others (each item runs in a
+    savepoint).  If the final commit fails, the caller answers 5xx: nothing was stored.
+    """
+    out: list[BatchItem] = []
+    with db.begin() as conn:
+        for i, raw in enumerate(items):
+            try:
+                report = parse_report(raw, prefix=f"items[{i}]")
+                with conn.begin_nested():
+                    result = submit(db, settings, report, key, conn=conn)
+                out.append(BatchItem(i, result.http_status, result))
+            except ReportError as err:
+                out.append(BatchItem(i, err.status, error=err))
+    return out
+
+
+# -- acting on a case ------------------------------------------------------------------------
+
+REPORTER_ACTIONS = frozenset({"rate"})
+
+
+def act(db: Engine, settings: Settings, incident_id: int, action: ActionIn, key: ApiKey
+        ) -> dict[str, Any]:
+    """Apply one workflow action (locked, validated by :func:`geo.workflow.step`, recorded as
+    an event).  Raises :class:`ReportError` (404/403/409/422) when it cannot be done."""
+    with db.begin() as conn:
+        row = db_incidents.lock_incident(conn, incident_id)
+        if row is None:
+            raise ReportError(f"there is no incident {incident_id}", status=404,
+                              code="not_found")
+        if not key.is_operator:
+            if action.action not in REPORTER_ACTIONS or row["source"] != key.source:
+                raise ReportError(
+                    f"a {key.source} reporter key may only rate its own channel's cases; "
+                    f"{action.action!r} needs an operator key", status=403, code="forbidden")
+        try:
+            s = step(row["status"], action.action, level=row["handling_level"],
+                     note=action.note, rating=action.rating, current_rating=row["rating"])
+        except WorkflowError as err:
+            raise ReportError(str(err), [("action", str(err))], status=409,
+                              code="illegal_transition") from None
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"status": s.to_status}
+        note = action.note
+        rules = deadline_rules(settings)
+        if s.action == "locate":
+            values.update(_locate_values(db, action))
+            s_level = values["handling_level"]
+        else:
+            s_level = s.to_level
+        if s.action in ("escalate", "return"):
+            column = LEVEL_COLUMNS[s.to_level]
+            if row[column] is None:
+                raise ReportError(f"cannot {s.action}: the incident has no "
+                                  f"{LEVEL_KEYS[s.to_level]} unit (it lies in a blank area)",
+                                  [("action", "no unit at that level")], status=409,
+                                  code="illegal_transition")
+            values["handling_level"] = s.to_level
+        if s.restarts_deadline:
+            values["due_at"] = rules.due(now, s_level, row["severity"])
+        if s.done:
+            values["closed_at"] = now
+        if s.action == "rate":
+            values["rating"] = action.rating
+            note = f"评价：{action.rating}" + (f"；{note}" if note else "")
+        if s.action == "reopen":
+            values.update(closed_at=None, rating=None)
+        if s.action == "dispatch":
+            values.update(_dispatch_values(db, row, action))
+            note = _dispatch_note(conn, values) + (f"；{note}" if note else "")
+        db_incidents.update_incident(conn, incident_id, values)
+        db_incidents.append_event(conn, incident_id, action.actor or key.name, s.action,
+                                  s.from_status, s.to_status, note, at=now)
+        return db_incidents.get_incident(conn, incident_id)
+
+
+def _locate_values(db: Engine, action: ActionIn) -> dict[str, Any]:
+    if action.location is None:
+        raise ReportError("locate needs a 'location' (lon, lat, datum)",
+                          [("location", "is required to locate")])
+    x, y = to_wgs84(action.location.lon, action.location.lat, action.location.datum)
+    where = _assign(places(db), float(np.asarray(x).ravel()[0]),
+                    float(np.asarray(y).ravel()[0]), reason_override="manual")
+    if not where.located:
+        raise ReportError("that place is outside every unit of the jurisdiction; place the "
+                          "report inside a grid", [("location", "outside the jurisdiction")])
+    p = places(db)
+    grid_id = where.unit_ids.get(3)
+    return {"lon": where.lon, "lat": where.lat, "location_reason": "manual",
+            "grid_id": grid_id, "village_id": where.unit_ids.get(2),
+            "town_id": where.unit_ids.get(1), "county_id": where.unit_ids.get(0),
+            "handling_level": where.handling_level,
+            "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None}
+
+
+def _dispatch_values(db: Engine, row: dict[str, Any], action: ActionIn) -> dict[str, Any]:
+    p = places(db)
+    code = action.department or CATEGORY_BY_CODE.get(row["category"],
+                                                     CATEGORY_BY_CODE["other"]).department
+    dept_id = p.department(code, row["county_id"])
+    if dept_id is None:
+        raise ReportError(f"unknown department {code!r}",
+                          [("department", "must be a department code, e.g. "
+                            + ", ".join(sorted(p.departments)[:5]))])
+    worker = row["grid_worker_id"] or (p.workers.get(row["grid_id"]) if row["grid_id"]
+                                       else None)
+    return {"department_id": dept_id, "grid_worker_id": worker}
+
+
+def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
+    dept = conn.execute(text("SELECT name FROM department WHERE id = :i"),
+                        {"i": values["department_id"]}).scalar()
+    worker = conn.execute(text("SELECT name FROM grid_worker WHERE id = :i"),
+                          {"i": values["grid_worker_id"]}).scalar() \
+        if values.get("grid_worker_id") else None
+    supervise = f"网格员{worker}督办" if worker else "无网格员督办"
+    return f"双派单：{dept}办理，{supervise}"
+
+
+# -- the escalation job ----------------------------------------------------------------------
+
+@dataclass
+class EscalationRun:
+    escalated: int = 0
+    marked_at_top: int = 0
+    skipped: bool = False  # another run held the job lock
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return "another escalation run is in progress; nothing done"
+        return (f"escalated {self.escalated} overdue incident(s); {self.marked_at_top} "
+                "overdue at the top level marked (no level above)")
+
+
+JOB_LOCK = 0x4F4E454D  # 'ONEM': the advisory lock id of the escalation job
+
+
+def escalate_overdue(db: Engine, settings: Settings, *, batch: int = 500,
+                     exclusive: bool = True, now: datetime | None = None) -> EscalationRun:
+    """Escalate every open incident past its due time one level up, once per missed deadline.
+
+    Safe to run twice at once: rows are taken ``FOR UPDATE SKIP LOCKED`` and re-checked, so a
+    case is escalated by one run only; with ``exclusive`` a second run simply returns.  The
+    county is the end of the line: an overdue case there is marked overdue, not moved.
+    """
+    run = EscalationRun()
+    rules = deadline_rules(settings)
+    with db.connect() as lock_conn:
+        if exclusive and not lock_conn.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": JOB_LOCK}).scalar():
+            run.skipped = True
+            return run
+        try:
+            while True:
+                with db.begin() as conn:
+                    rows = db_incidents.overdue_candidates(conn, OPEN_STATES, batch)
+                    for row in rows:
+                        _escalate_one(conn, row, rules, run, now or datetime.now(UTC))
+                if len(rows) < batch:
+                    break
+        finally:
+            if exclusive:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": JOB_LOCK})
+                lock_conn.commit()
+    return run
+
+
+def _escalate_one(conn: Connection, row: dict[str, Any], rules: DeadlineRules,
+                  run: EscalationRun, now: datetime) -> None:
+    level = row["handling_level"]
+    missed = row["due_at"]
+    local_due = missed.astimezone(ZoneInfo(rules.timezone)).strftime("%Y-%m-%d %H:%M")
+    up = level - 1 if level is not None and level > TOP_LEVEL else None
+    if up is not None and row[LEVEL_COLUMNS[up]] is not None:
+        s = step(row["status"], "escalate", level=level)
+        due = rules.due(now, up, row["severity"])
+        db_incidents.update_incident(conn, row["id"], {
+            "status": s.to_status, "handling_level": up, "due_at": due, "overdue": True,
+            "missed_due_at": missed})
+        db_incidents.append_event(conn, row["id"], SYSTEM_ACTOR, "escalate", row["status"],
+                                  s.to_status, f"超过办理时限（{local_due}）未办结，自动上报至"
+                                  f"{_level_zh(up)}", at=now)
+        run.escalated += 1
+    else:
+        db_incidents.update_incident(conn, row["id"], {"overdue": True, "missed_due_at": missed})
+        db_incidents.append_event(conn, row["id"], SYSTEM_ACTOR, "overdue", row["status"],
+                                  row["status"], f"超过办理时限（{local_due}）未办结；"
+                                  "已在最高层级（终点站），不再上报", at=now)
+        run.marked_at_top += 1
+
+
+def _level_zh(level: int) -> str:
+    return {0: "县级", 1: "乡镇（街道）", 2: "村（社区）", 3: "网格"}[level]
+
+
+class EscalationScheduler:
+    """Runs :func:`escalate_overdue` every ``every_s`` seconds in a daemon thread (one per
+    server process; the job lock makes parallel processes take turns)."""
+
+    def __init__(self, db: Engine, settings: Settings, every_s: float) -> None:
+        self.db, self.settings, self.every_s = db, settings, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="onemap-escalation",
+                                        daemon=True)
+        self.last: EscalationRun | None = None
+        self.last_error: str | None = None
+
+    def start(self) -> EscalationScheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.last = escalate_overdue(self.db, self.settings)
+                self.last_error = None
+            except Exception as exc:  # keep the thread alive across a database restart
+                self.last_error = f"{type(exc).__name__}: {exc}"
+
