@@ -325,7 +325,7 @@ def overdue_now(db: Bindable, scope: Scope, now: datetime | None = None) -> pd.S
 def mean_rating(db: Bindable, scope: Scope, period: Period) -> pd.Series:
     """Mean citizen rating (1-5) of the incidents received in the period that were rated."""
     frame = _received_per_unit(db, scope, period, {"mean_rating": "a.mean::float8"},
-                               "avg(coalesce(i.rating, 0)) AS mean")
+                               "avg(i.rating) AS mean")
     return _rate(frame, "mean_rating")
 
 
@@ -374,7 +374,7 @@ def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None
                    {_RESOLVED} AS resolved,
                    {_ON_TIME} AS on_time,
                    {level_counts},
-                   avg(coalesce(i.rating, 0))::float8 AS mean_rating
+                   avg(i.rating)::float8 AS mean_rating
             FROM incident i
             WHERE i.received_at >= :start AND i.received_at < :end
               AND i.duplicate_of IS NULL
