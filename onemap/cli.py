@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_load(sub)
 
+    from intake.commands import register as register_intake
+
+    register_intake(sub)
+
     serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)

@@ -134,7 +134,8 @@ REGISTRY: tuple[Setting, ...] = (
             "Near-duplicates: reports of one category within this many metres (and "
             "ONEMAP_DUPLICATE_HOURS) are stored and linked to the first.", _positive),
     Setting("duplicate_hours", "ONEMAP_DUPLICATE_HOURS", 24.0,
-            "Near-duplicates: the time window in hours (with ONEMAP_DUPLICATE_RADIUS_M).", _positive),
+            "Near-duplicates: the time window in hours (with ONEMAP_DUPLICATE_RADIUS_M).",
+            _positive),
     Setting("escalate_every_s", "ONEMAP_ESCALATE_EVERY", 60.0,
             "Seconds between runs of the in-process escalation job; 0 turns it off (then run "
             "`onemap escalate` from cron).", _positive),

@@ -247,7 +247,9 @@ class IncidentEvent(Base):
     """Append-only history of an incident; a trigger refuses UPDATE and DELETE."""
 
     __tablename__ = "incident_event"
-    __table_args__ = (Index("ix_incident_event_incident", "incident_id", "at"),)
+    __table_args__ = (Index("ix_incident_event_incident", "incident_id", "at"),
+                      Index("ix_incident_event_escalate_at", "at",
+                            postgresql_where=text("action = 'escalate'")))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id"))

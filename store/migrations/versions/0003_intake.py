@@ -75,16 +75,23 @@ def upgrade() -> None:
         sa.CheckConstraint("role IN ('reporter', 'operator')", name="ck_api_key_role"),
     )
 
+    # The measures count escalations by time (store/measures.py).
+    op.create_index("ix_incident_event_escalate_at", "incident_event", ["at"],
+                    postgresql_where=sa.text("action = 'escalate'"))
+
     op.execute(ADDRESS_KEY)
     op.execute("CREATE INDEX ix_household_address ON household (address)")
     op.execute("CREATE INDEX ix_household_address_key ON household "
                "(reverse(onemap_address_key(address)) text_pattern_ops)")
+    op.execute("ANALYZE incident")
+    op.execute("ANALYZE household")
 
 
 def downgrade() -> None:
     op.execute("DROP INDEX ix_household_address_key")
     op.execute("DROP INDEX ix_household_address")
     op.execute("DROP FUNCTION onemap_address_key(text)")
+    op.drop_index("ix_incident_event_escalate_at", table_name="incident_event")
     op.drop_table("api_key")
     op.drop_constraint("ck_incident_level", "incident")
     op.drop_constraint("ck_incident_status", "incident")
