@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ LEVEL_KEYS = {0: "county", 1: "town", 2: "village", 3: "grid"}
 SYSTEM_ACTOR = "系统"
 
 
+@lru_cache(maxsize=16)
 def deadline_rules(settings: Settings) -> DeadlineRules:
     """The configured deadline rules (levels, risks, calendar or working days)."""
     return DeadlineRules(

@@ -100,6 +100,7 @@ INCIDENT_STAGING = {
     "rating": "smallint",
 }
 _INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
+WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating"})
 
 
 def upsert_incidents(conn: Connection, staging: str, actor: str, *,
@@ -124,8 +125,18 @@ def upsert_incidents(conn: Connection, staging: str, actor: str, *,
                         "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END",
                         *(val(c) for c in _INCIDENT_VALUES)])
     updatable = [c for c in cols if c not in ("source", "external_id")]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in updatable)
-    changed = " OR ".join(f"incident.{c} IS DISTINCT FROM excluded.{c}" for c in updatable)
+    # Once the workflow has acted on a case (any event but import/receive), its workflow
+    # state belongs to the app: a re-loaded file updates the content, not the handling.
+    acted = ("EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = incident.id "
+             "AND e.action NOT IN ('import', 'receive'))")
+
+    def new(c: str) -> str:
+        if c in WORKFLOW_COLUMNS:
+            return f"CASE WHEN {acted} THEN incident.{c} ELSE excluded.{c} END"
+        return f"excluded.{c}"
+
+    sets = ", ".join(f"{c} = {new(c)}" for c in updatable)
+    changed = " OR ".join(f"incident.{c} IS DISTINCT FROM {new(c)}" for c in updatable)
     join = ("LEFT JOIN incident i ON i.source = s.source AND i.external_id = s.external_id"
             if keep_received else "")
     sql = f"""

@@ -214,3 +214,31 @@ def test_title_rows_above_the_header_are_skipped(conn: Connection, tmp_path: Pat
     pyogrio.write_dataframe(titled, xlsx, driver="XLSX")
     report = core.run("incidents", xlsx, LoadOptions(dry_run=True), db=conn)
     assert (report.inserted, [r.row for r in report.rejects]) == (4, [5]), report.summary()
+
+
+def test_reload_keeps_the_workflow_state_the_app_has_moved_on(conn: Connection,
+                                                              tmp_path: Path) -> None:
+    """A re-loaded export updates the content, but not the handling the app has done since."""
+    frame = incidents_frame(5, seed=8, prefix="WF")
+    frame["办理状态"] = "已受理"
+    path = tmp_path / "wf.csv"
+    frame.to_csv(path, index=False)
+    core.run("incidents", path, LoadOptions(source="grid_app"), db=conn)
+    ids = [r[0] for r in conn.execute(text(
+        "SELECT id FROM incident WHERE external_id LIKE 'WF%' ORDER BY external_id"))]
+    acted = ids[0]  # the app dispatches this one (what intake.service.act writes)
+    conn.execute(text("UPDATE incident SET status = 'dispatched' WHERE id = :i"), {"i": acted})
+    conn.execute(text("INSERT INTO incident_event (incident_id, actor, action, from_status, "
+                      "to_status) VALUES (:i, '指挥中心', 'dispatch', 'received', 'dispatched')"),
+                 {"i": acted})
+    frame["办理状态"] = "已办结"
+    frame["诉求内容"] = "更新后的诉求"
+    frame.to_csv(path, index=False)
+    again = core.run("incidents", path, LoadOptions(source="grid_app"), db=conn)
+    assert again.updated == 5
+    rows = dict(conn.execute(text(
+        "SELECT id, status FROM incident WHERE external_id LIKE 'WF%'")).all())
+    assert rows[acted] == "dispatched"  # the app's state wins
+    assert all(rows[i] == "closed" for i in ids[1:])  # untouched ones follow the file
+    assert _count(conn, "SELECT count(*) FROM incident WHERE external_id LIKE 'WF%' "
+                        "AND description = '更新后的诉求'") == 5
