@@ -47,6 +47,7 @@ class WorkCalendar:
     def from_rows(cls, rows: Iterable[Mapping[str, str]], origin: str = "calendar") -> WorkCalendar:
         holidays, workdays = set(), set()
         for n, row in enumerate(rows, start=2):
+            n = int(row.get("_line") or n)  # the file's own line number, when known
             try:
                 day = date.fromisoformat((row.get("date") or "").strip())
             except ValueError:
@@ -62,7 +63,8 @@ class WorkCalendar:
                                     f"got {kind!r}")
         both = holidays & workdays
         if both:
-            raise DeadlineError(f"{origin}: {min(both)} is both a holiday and a workday")
+            raise DeadlineError(f"{origin}: {min(both)} is listed both as a holiday and as a "
+                                "workday; keep one of the two rows")
         years = tuple(sorted({d.year for d in holidays | workdays}))
         return cls(frozenset(holidays), frozenset(workdays), years)
 
@@ -70,8 +72,11 @@ class WorkCalendar:
     def from_csv(cls, path: Path = CALENDAR_FILE) -> WorkCalendar:
         """Read a calendar file (``date,kind,name``; lines starting with # are comments)."""
         with open(path, encoding="utf-8", newline="") as fh:
-            lines = [line for line in fh if not line.lstrip().startswith("#")]
-        return cls.from_rows(csv.DictReader(lines), origin=str(path))
+            numbered = [(n, line) for n, line in enumerate(fh, start=1)
+                        if not line.lstrip().startswith("#")]
+        reader = csv.DictReader(line for _n, line in numbered)
+        rows = [{**row, "_line": str(numbered[i + 1][0])} for i, row in enumerate(reader)]
+        return cls.from_rows(rows, origin=str(path))
 
     def is_workday(self, day: date) -> bool:
         if day in self.holidays:

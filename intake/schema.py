@@ -178,9 +178,10 @@ class ReportIn(_Strict):
         return self.severity or CATEGORY_BY_CODE[self.category].severity
 
     def fingerprint(self) -> str:
-        """SHA-256 of the report's content, to tell a retry from a different report that
-        reuses an Idempotency-Key."""
-        data = self.model_dump(mode="json")
+        """SHA-256 of the report's content (not its external_id, which a client may
+        regenerate on retry), to tell a retry from a different report that reuses an
+        Idempotency-Key."""
+        data = self.model_dump(mode="json", exclude={"external_id"})
         return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False)
                               .encode()).hexdigest()
 
@@ -201,7 +202,7 @@ class ActionIn(_Strict):
     actor: str | None = Field(None, max_length=64, description="Who acts (shown in history); "
                               "defaults to the API key's name.")
     note: str | None = Field(None, description="Reason or remark (required to return).")
-    rating: int | None = Field(None, ge=1, le=5, description="1-5, for rate.")
+    rating: int | None = Field(None, ge=1, le=5, strict=True, description="1-5, for rate.")
     department: str | None = Field(None, max_length=64, description="Department code for "
                                    "dispatch; defaults to the category's department.")
     location: Location | None = Field(None, description="Where an unlocated incident is, "

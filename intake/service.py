@@ -402,13 +402,17 @@ def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
 class EscalationRun:
     escalated: int = 0
     marked_at_top: int = 0
+    marked_no_parent: int = 0  # no unit above (a blank area): marked, left for an operator
     skipped: bool = False  # another run held the job lock
 
     def __str__(self) -> str:
         if self.skipped:
             return "another escalation run is in progress; nothing done"
-        return (f"escalated {self.escalated} overdue incident(s); {self.marked_at_top} "
-                "overdue at the top level marked (no level above)")
+        text_ = (f"escalated {self.escalated} overdue incident(s); {self.marked_at_top} "
+                 "overdue at the top level marked (no level above)")
+        if self.marked_no_parent:
+            text_ += f"; {self.marked_no_parent} with no unit above marked for an operator"
+        return text_
 
 
 JOB_LOCK = 0x4F4E454D  # 'ONEM': the advisory lock id of the escalation job
@@ -461,11 +465,17 @@ def _escalate_one(conn: Connection, row: dict[str, Any], rules: DeadlineRules,
                                   f"{_level_zh(up)}", at=now)
         run.escalated += 1
     else:
+        at_top = up is None
+        why = ("已在最高层级（终点站），不再上报" if at_top
+               else "上级单元缺失（位于空白区域），无法上报，请人工处理")
         db_incidents.update_incident(conn, row["id"], {"overdue": True, "missed_due_at": missed})
         db_incidents.append_event(conn, row["id"], SYSTEM_ACTOR, "overdue", row["status"],
-                                  row["status"], f"超过办理时限（{local_due}）未办结；"
-                                  "已在最高层级（终点站），不再上报", at=now)
-        run.marked_at_top += 1
+                                  row["status"], f"超过办理时限（{local_due}）未办结；{why}",
+                                  at=now)
+        if at_top:
+            run.marked_at_top += 1
+        else:
+            run.marked_no_parent += 1
 
 
 def _level_zh(level: int) -> str:

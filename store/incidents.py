@@ -88,26 +88,41 @@ class AddressMatch:
 
 def locate_address(conn: Connection, address: str, min_chars: int = 6) -> AddressMatch | None:
     """Place an address on the household register: the exact text first, then the normalised
-    key (``onemap_address_key``: full-width, Chinese digits, 号楼/栋, spacing), allowing the
-    report to omit leading parts ("榆林社区1号楼202" finds "兰州市城关区榆林社区1号楼202室")
-    or to add some ("甘肃省…").  Ambiguous matches (several places) are not guessed."""
-    row = conn.execute(text("SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household "
-                            "WHERE address = :a ORDER BY id LIMIT 1"), {"a": address}).first()
-    if row:
-        return AddressMatch(row.x, row.y, row.id, "exact")
+    key (``onemap_address_key``: full-width, Chinese digits, 号楼/栋, spacing).  The report may
+    omit leading parts ("榆林社区1号楼202" finds "兰州市城关区榆林社区1号楼202室") or add some
+    ("甘肃省…" before a whole registered address), never change the rest.  An address found in
+    several places is not guessed."""
+    rows = conn.execute(text("SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household "
+                             "WHERE address = :a ORDER BY id LIMIT 20"), {"a": address}).all()
+    if rows:
+        return _one_place(rows, "exact")
     key = conn.execute(text("SELECT onemap_address_key(:a)"), {"a": address}).scalar() or ""
-    for start in range(0, max(len(key) - min_chars + 1, 0)):
-        suffix = key[start:]
+    if len(key) < min_chars:
+        return None
+    # The report omits leading parts: registered keys that end with the whole report.
+    rows = conn.execute(text("""
+        SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household
+        WHERE reverse(onemap_address_key(address)) LIKE :pattern
+        ORDER BY id LIMIT 20"""), {"pattern": _like_prefix(key[::-1])}).all()
+    if rows:
+        return _one_place(rows, "normalised")
+    # The report adds leading parts: a whole registered key that ends the report.
+    suffixes = [key[i:][::-1] for i in range(1, len(key) - min_chars + 1)]
+    if suffixes:
         rows = conn.execute(text("""
             SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM household
-            WHERE reverse(onemap_address_key(address)) LIKE :pattern
-            ORDER BY id LIMIT 20"""), {"pattern": _like_prefix(suffix[::-1])}).all()
+            WHERE reverse(onemap_address_key(address)) = ANY(:suffixes)
+            ORDER BY length(address) DESC, id LIMIT 20"""), {"suffixes": suffixes}).all()
         if rows:
-            places = {(round(r.x, 5), round(r.y, 5)) for r in rows}
-            if len(places) > 1:
-                return None
-            return AddressMatch(rows[0].x, rows[0].y, rows[0].id, "normalised")
+            return _one_place(rows, "normalised")
     return None
+
+
+def _one_place(rows: Sequence[Any], method: str) -> AddressMatch | None:
+    places = {(round(r.x, 5), round(r.y, 5)) for r in rows}
+    if len(places) > 1:
+        return None
+    return AddressMatch(rows[0].x, rows[0].y, rows[0].id, method)
 
 
 def _like_prefix(value: str) -> str:

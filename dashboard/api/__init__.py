@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from dashboard.api import native, openapi
+from dashboard.api import native, open311, openapi
 from dashboard.api.common import (
     MAX_BODY_BYTES,
     add_server_timing,
@@ -27,6 +27,7 @@ def register(server: Flask, settings: Settings) -> None:
         return get_engine(database_url(settings))
 
     server.register_blueprint(native.blueprint(settings, engine_of))
+    server.register_blueprint(open311.blueprint(settings, engine_of))
 
     @server.get("/api/openapi.json")
     def _openapi() -> Response:
@@ -43,6 +44,9 @@ def register(server: Flask, settings: Settings) -> None:
 
     @server.errorhandler(413)
     def _too_large(_exc) -> Response:
+        if request.path.startswith("/open311/"):
+            return open311.spec_error(413, f"the body is larger than {MAX_BODY_BYTES:,} "
+                                           "bytes; nothing was stored")
         return error_response(ReportError(
             f"the body is larger than {MAX_BODY_BYTES:,} bytes; nothing was stored",
             [("(body)", "too large")], status=413, code="too_large"))
@@ -56,6 +60,8 @@ def register(server: Flask, settings: Settings) -> None:
 
     @server.errorhandler(405)
     def _method(exc):
+        if request.path.startswith("/open311/"):
+            return open311.spec_error(405, f"{request.method} is not allowed on {request.path}")
         if request.path.startswith("/api/"):
             return error_response(ReportError(
                 f"{request.method} is not allowed on {request.path}", status=405,

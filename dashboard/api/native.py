@@ -16,7 +16,7 @@ from dashboard.api.common import (
     read_json,
     require_key,
 )
-from geo.catalog import CATEGORY_BY_CODE
+from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.workflow import STATE_LABELS, STATES, allowed_actions
 from intake import service
 from intake.schema import MAX_BATCH, ReportError, parse_action, parse_report
@@ -145,8 +145,8 @@ def incident_filter(db: Engine, settings: Settings) -> db_incidents.IncidentFilt
     return db_incidents.IncidentFilter(
         status=_list_param("status", STATES),
         category=_list_param("category", tuple(CATEGORY_BY_CODE)),
-        source=_list_param("source"), severity=_list_param("severity", ("high", "medium",
-                                                                        "low")),
+        source=_list_param("source", tuple(SOURCES)),
+        severity=_list_param("severity", ("high", "medium", "low")),
         unit_id=_unit_param(db),
         received_from=_time_param("from", settings.timezone),
         received_to=_time_param("to", settings.timezone),
@@ -207,9 +207,11 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
         key = require_key(engine_of)
         db = engine_of()
         flt = incident_filter(db, settings)
-        if not key.is_operator:
-            flt.source = [key.source]
         limit = _int_param("limit", 50, 1, MAX_PAGE)
+        if not key.is_operator:  # a channel sees its own reports only
+            if flt.source and key.source not in flt.source:
+                return json_response({"items": [], "next_cursor": None, "limit": limit})
+            flt.source = [key.source]
         cursor = request.args.get("cursor") or None
         with db.connect() as conn:
             try:

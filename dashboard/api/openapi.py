@@ -25,18 +25,18 @@ _INCIDENT = {
         "severity": {"type": "string", "enum": ["high", "medium", "low"]},
         "status": {"type": "string", "enum": list(STATES)},
         "location": {"type": "object", "properties": {
-            "lon": {"type": "number", "nullable": True},
-            "lat": {"type": "number", "nullable": True},
+            "lon": {"type": ["number", "null"]},
+            "lat": {"type": ["number", "null"]},
             "reason": {"type": "string", "enum": ["inside", "edge", "gap", "outside", "snapped",
                                                    "address", "unmatched", "manual"]}}},
         "units": {"type": "object", "description": "grid, village, town, county: "
                   "{id, code, name} or null"},
-        "handling_level": {"type": "integer", "nullable": True,
+        "handling_level": {"type": ["integer", "null"],
                            "description": "3 grid, 2 village, 1 town, 0 county"},
-        "grid_worker": {"type": "object", "nullable": True},
-        "department": {"type": "object", "nullable": True},
-        "due_at": {"type": "string", "format": "date-time", "nullable": True},
-        "duplicate_of": {"type": "integer", "nullable": True},
+        "grid_worker": {"type": ["object", "null"]},
+        "department": {"type": ["object", "null"]},
+        "due_at": {"type": ["string", "null"], "format": "date-time"},
+        "duplicate_of": {"type": ["integer", "null"]},
         "allowed_actions": {"type": "array", "items": {"type": "string",
                                                        "enum": list(ACTIONS)}},
         "events": {"type": "array", "items": {"type": "object"}},
@@ -75,7 +75,7 @@ def document(server_url: str = "/") -> dict[str, Any]:
             "schema": {"type": "string", "maxLength": 200},
             "description": "Retry-safe submission: the same key returns the same incident."}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "OneMap 一张图 API", "version": "1.0",
                  "description": "Reports in from every channel; incidents and their "
                                 "handling out. Open311 GeoReport v2 is served under "
