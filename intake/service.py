@@ -199,6 +199,8 @@ def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
         raise ReportError("Idempotency-Key must be 1-200 characters",
                           [("Idempotency-Key", "must be 1-200 characters")], status=400)
+    # Keys are scoped by channel: two channels may happen to choose the same key.
+    scoped_key = f"{report.source}:{idempotency_key}" if idempotency_key else None
     p = places(db)
     where = place(conn, p, report)
     now = received_at or datetime.now(UTC)
@@ -225,7 +227,7 @@ def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
         "department_id": p.department(category.department, where.unit_ids.get(0)),
         "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None,
         "due_at": rules.due(now, level, severity),
-        "idempotency_key": idempotency_key, "request_hash": fingerprint,
+        "idempotency_key": scoped_key, "request_hash": fingerprint,
         "duplicate_of": duplicate_of,
         "reporter": report.reporter.model_dump(exclude_none=True) if report.reporter else None,
         "media_urls": list(report.photo_urls) or None,
@@ -233,7 +235,7 @@ def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
     new_id = db_incidents.insert_incident(conn, row, where.lon, where.lat)
     if new_id is None:
         existing = db_incidents.find_existing(conn, report.source, report.external_id,
-                                              idempotency_key)
+                                              scoped_key)
         if existing is None:  # pragma: no cover - a conflict implies a row
             raise ReportError("the report conflicts with a stored one; retry", status=409,
                               code="conflict")

@@ -365,7 +365,7 @@ def test_idempotency_key_retry_maps_to_the_same_request(client, keys, api_engine
     a, b = first.get_json()[0], again.get_json()[0]
     assert a["service_request_id"] == b["service_request_id"]
     assert a["token"] == b["token"]
-    assert count(api_engine, "idempotency_key = :k", k=idem) == 1
+    assert count(api_engine, "idempotency_key = :k", k=f"hotline_12345:{idem}") == 1
     assert count(api_engine, "external_id = :t", t=a["token"]) == 1
     again_xml = post(client, "xml", key=keys["hotline"], idem=idem, **form)
     assert again_xml.status_code == 200
@@ -374,7 +374,7 @@ def test_idempotency_key_retry_maps_to_the_same_request(client, keys, api_engine
     other = post(client, key=keys["hotline"], idem=idem, description="另一件事",
                  service_code="infrastructure")
     assert_error(other, 422, "Idempotency-Key")
-    assert count(api_engine, "idempotency_key = :k", k=idem) == 1
+    assert count(api_engine, "idempotency_key = :k", k=f"hotline_12345:{idem}") == 1
     # Without a key every post is a new request with a new token.
     c = post(client, key=keys["hotline"], **form).get_json()[0]
     d = post(client, key=keys["hotline"], **form).get_json()[0]

@@ -290,7 +290,19 @@ def test_idempotency_key(client, keys, api_engine) -> None:
     assert n_incidents(api_engine) == n
     with api_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM incident WHERE idempotency_key = :k"),
-                            {"k": key}).scalar_one() == 1
+                            {"k": f"hotline_12345:{key}"}).scalar_one() == 1
+
+
+def test_idempotency_keys_are_scoped_by_channel(client, keys, api_engine) -> None:
+    """Two channels that happen to pick the same key submit two different reports."""
+    key = f"idem-{uuid.uuid4()}"
+    hotline = client.post("/api/v1/reports", json=report_at(fresh_point()),
+                          headers=headers(keys["hotline"], **{"Idempotency-Key": key}))
+    citizen = client.post("/api/v1/reports",
+                          json=report_at(fresh_point(), source="citizen_app"),
+                          headers=headers(keys["citizen"], **{"Idempotency-Key": key}))
+    assert (hotline.status_code, citizen.status_code) == (201, 201), citizen.get_json()
+    assert hotline.get_json()["id"] != citizen.get_json()["id"]
 
 
 def test_idempotency_key_retry_with_other_text_same_natural_key(client, keys, api_engine
