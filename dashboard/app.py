@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from dashboard import api, map_layers
 from dashboard.i18n import level_name, t
-from intake.service import EscalationScheduler
+from intake.service import EscalationScheduler, places
 from onemap.settings import Settings
 from store import repository
 from store.engine import database_url, get_engine
@@ -58,6 +59,13 @@ def render_page(settings: Settings, lang: str) -> list[Any]:
     return [header, html.Div(className="om-body", children=[the_map, legend, *notices])]
 
 
+def _warm_places(settings: Settings) -> None:
+    try:
+        places(get_engine(database_url(settings)))
+    except Exception:  # noqa: BLE001 - the first report builds it instead
+        pass
+
+
 def create_app(settings: Settings) -> Dash:
     app = Dash(__name__, title="OneMap 一张图", update_title=None,
                serve_locally=True, compress=False)
@@ -68,6 +76,9 @@ def create_app(settings: Settings) -> Dash:
         return render_page(settings, _lang(search, settings.lang))
 
     api.register(app.server, settings)
+    # Build the assignment engine in the background now, so the first report is not slow.
+    threading.Thread(target=_warm_places, args=(settings,), daemon=True,
+                     name="onemap-warm").start()
     if settings.escalate_every_s > 0:
         app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
             get_engine(database_url(settings)), settings, settings.escalate_every_s).start()
