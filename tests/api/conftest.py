@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -91,6 +92,21 @@ def app(api_engine: Engine, api_settings: Settings):
 @pytest.fixture()
 def client(app):
     return app.server.test_client()
+
+
+def lattice(lon0: float, lon1: float, lat0: float, lat1: float) -> Iterator[tuple[float, float]]:
+    """Points > 100 m apart, > 150 m from grid edges and from the fixed points above, so that
+    no two reports a test file places on them are near-duplicates by accident (each test file
+    takes its own village)."""
+    fixed = [INSIDE, EDGE, *[(x, y) for _a, x, y in HOUSEHOLDS]]
+    for lat in np.arange(lat0 + 0.002, lat1 - 0.0019, 0.0015):
+        for lon in np.arange(lon0 + 0.002, lon1 - 0.0019, 0.0015):
+            x, y = round(float(lon), 6), round(float(lat), 6)
+            if (x - 97.0) % 0.02 < 0.002 or (x - 97.0) % 0.02 > 0.018:
+                continue
+            if any(abs(x - fx) < 0.002 and abs(y - fy) < 0.002 for fx, fy in fixed):
+                continue
+            yield x, y
 
 
 def new_report(**overrides: Any) -> dict[str, Any]:

@@ -10,32 +10,19 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
 from geo.deadlines import DeadlineRules
 from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
 from intake import service
-from tests.api.conftest import EDGE, HOUSEHOLDS, INSIDE, OUTSIDE, headers, new_report
+from tests.api.conftest import OUTSIDE, headers, lattice, new_report
 
 pytestmark = pytest.mark.db
 
-_FIXED = [INSIDE, EDGE, *[(x, y) for _a, x, y in HOUSEHOLDS]]
 
 
-def _lattice(lon0: float, lon1: float, lat0: float, lat1: float):
-    for lat in np.arange(lat0 + 0.002, lat1 - 0.0019, 0.0015):
-        for lon in np.arange(lon0 + 0.002, lon1 - 0.0019, 0.0015):
-            x, y = round(float(lon), 6), round(float(lat), 6)
-            if (x - 97.0) % 0.02 < 0.002 or (x - 97.0) % 0.02 > 0.018:
-                continue
-            if any(abs(x - fx) < 0.002 and abs(y - fy) < 0.002 for fx, fy in _FIXED):
-                continue
-            yield x, y
-
-
-_points = _lattice(97.06, 97.12, 40.29, 40.33)  # this file: the north village of town 2
+_points = lattice(97.06, 97.12, 40.29, 40.33)  # this file: the north village of town 2
 
 
 def report(**overrides: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from geo.crs import from_wgs84, to_wgs84
 from geo.deadlines import DeadlineRules
 from geo.workflow import GRID
-from tests.api.conftest import EDGE, HOUSEHOLDS, INSIDE, OUTSIDE, headers, new_report
+from tests.api.conftest import EDGE, HOUSEHOLDS, OUTSIDE, headers, lattice, new_report
 
 pytestmark = pytest.mark.db
 
@@ -30,25 +30,11 @@ VILLAGE2 = "620981900001002"  # north village of town 1: lat 40.29-40.33, lon 97
 
 # -- helpers ----------------------------------------------------------------------------------
 
-_FIXED = [INSIDE, EDGE, *[(x, y) for _a, x, y in HOUSEHOLDS]]
-
-
-def _lattice(lon0: float, lon1: float, lat0: float, lat1: float):
-    """Points > 100 m apart, > 150 m from grid edges and from the fixtures' fixed points, so
-    that no two reports of this file are near-duplicates by accident."""
-    for lat in np.arange(lat0 + 0.002, lat1 - 0.0019, 0.0015):
-        for lon in np.arange(lon0 + 0.002, lon1 - 0.0019, 0.0015):
-            x, y = round(float(lon), 6), round(float(lat), 6)
-            if (x - 97.0) % 0.02 < 0.002 or (x - 97.0) % 0.02 > 0.018:
-                continue
-            if any(abs(x - fx) < 0.002 and abs(y - fy) < 0.002 for fx, fy in _FIXED):
-                continue
-            yield x, y
 
 
 # this file uses the south village of town 1 (grids 1-3) and the north one for filters
-_south = _lattice(97.00, 97.06, 40.25, 40.29)
-_north = _lattice(97.00, 97.06, 40.29, 40.33)
+_south = lattice(97.00, 97.06, 40.25, 40.29)
+_north = lattice(97.00, 97.06, 40.29, 40.33)
 
 
 def fresh_point(north: bool = False) -> tuple[float, float]:
