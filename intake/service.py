@@ -24,7 +24,7 @@ from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
 from geo.deadlines import DeadlineRules, WorkCalendar
 from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
-from intake.schema import ActionIn, ReportError, ReportIn, parse_report
+from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
 from onemap.settings import Settings
 from store import incidents as db_incidents
 from store.api_keys import ApiKey
@@ -142,11 +142,15 @@ def _assign(p: _Places, lon: float, lat: float, reason_override: str | None = No
                      else reason, unit_ids, float(result.distance_m[0]))
 
 
+def _wgs84(location: Location) -> tuple[float, float]:
+    x, y = to_wgs84(location.lon, location.lat, location.datum)
+    return float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0])
+
+
 def place(conn: Connection, p: _Places, report: ReportIn) -> Placement:
     """Where the report is: its coordinates (in WGS84), else its address on the register."""
     if report.location is not None:
-        x, y = to_wgs84(report.location.lon, report.location.lat, report.location.datum)
-        return _assign(p, float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0]))
+        return _assign(p, *_wgs84(report.location))
     match = db_incidents.locate_address(conn, report.address or "")
     if match is None:
         return Placement(None, None, "unmatched", {k: None for k in LEVEL_KEYS})
@@ -359,13 +363,11 @@ def _locate_values(db: Engine, action: ActionIn) -> dict[str, Any]:
     if action.location is None:
         raise ReportError("locate needs a 'location' (lon, lat, datum)",
                           [("location", "is required to locate")])
-    x, y = to_wgs84(action.location.lon, action.location.lat, action.location.datum)
-    where = _assign(places(db), float(np.asarray(x).ravel()[0]),
-                    float(np.asarray(y).ravel()[0]), reason_override="manual")
+    p = places(db)
+    where = _assign(p, *_wgs84(action.location), reason_override="manual")
     if not where.located:
         raise ReportError("that place is outside every unit of the jurisdiction; place the "
                           "report inside a grid", [("location", "outside the jurisdiction")])
-    p = places(db)
     grid_id = where.unit_ids.get(3)
     return {"lon": where.lon, "lat": where.lat, "location_reason": "manual",
             "grid_id": grid_id, "village_id": where.unit_ids.get(2),

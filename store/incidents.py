@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -214,7 +214,6 @@ class IncidentFilter:
     bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
     ids: Sequence[int] = ()
     overdue_now: bool | None = None
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _where(conn: Connection, f: IncidentFilter) -> tuple[list[str], dict[str, Any]]:
