@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -24,8 +25,12 @@ def _say(message: str) -> None:
 
 
 def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
-                tz: str = "Asia/Shanghai") -> dict[str, int]:
-    """Generate and store one region in one transaction; returns row counts per table."""
+                tz: str = "Asia/Shanghai", scale: float = 1.0) -> dict[str, int]:
+    """Generate and store one region in one transaction; returns row counts per table.
+
+    ``scale`` shrinks the people, cameras and incidents (not the units), so tests can use a
+    real region's boundaries with a few thousand rows.
+    """
     if region == "sample":
         units = build_sample_units()
         with engine.begin() as conn:
@@ -35,6 +40,14 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
     if region not in REGIONS:
         raise ValueError(f"unknown demo region {region!r}; choose from {REGION_CHOICES}")
     spec = REGIONS[region]
+    if scale != 1.0:
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale!r}")
+        spec = dataclasses.replace(
+            spec, households=max(100, round(spec.households * scale)),
+            workers=max(spec.grids, round(spec.workers * scale)),
+            cameras=max(20, round(spec.cameras * scale)),
+            incidents_per_year=max(200, round(spec.incidents_per_year * scale)))
     with engine.begin() as conn:
         if repository.unit_code_exists(conn, spec.adcode):
             _say(f"{spec.name} is already loaded; skipped")
@@ -127,11 +140,11 @@ class _Clock:
 
 
 def load_demo(engine: Engine, region: str = "sample", *, now: pd.Timestamp | None = None,
-              tz: str = "Asia/Shanghai") -> dict[str, int]:
+              tz: str = "Asia/Shanghai", scale: float = 1.0) -> dict[str, int]:
     regions = list(REGIONS) if region == "all" else [region]
     totals: dict[str, int] = {}
     for key in regions:
-        for table, n in load_region(engine, key, now=now, tz=tz).items():
+        for table, n in load_region(engine, key, now=now, tz=tz, scale=scale).items():
             totals[table] = totals.get(table, 0) + n
     return totals
 

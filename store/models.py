@@ -187,6 +187,8 @@ class Incident(Base):
         Index("ix_incident_grid", "grid_id"),
         Index("ix_incident_town", "town_id"),
         Index("ix_incident_due_open", "due_at", postgresql_where=text("closed_at IS NULL")),
+        Index("ix_incident_closed_at", "closed_at",
+              postgresql_where=text("closed_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -16,7 +16,10 @@ from intake.schema import ReportError
 from onemap.settings import Settings
 from store.engine import database_url, get_engine
 
+# Answers that carry `Server-Timing`: the API, the wall's layers and Dash callbacks (so
+# bench/wall.py and the browser's network panel see the server's own time).
 API_PREFIXES = ("/api/", "/open311/")
+TIMED_PREFIXES = (*API_PREFIXES, "/wall/", "/_dash-update-component")
 
 
 def register(server: Flask, settings: Settings) -> None:
@@ -35,7 +38,7 @@ def register(server: Flask, settings: Settings) -> None:
 
     @server.before_request
     def _t0() -> None:
-        if request.path.startswith(API_PREFIXES):
+        if request.path.startswith(TIMED_PREFIXES):
             start_timer()
 
     @server.after_request

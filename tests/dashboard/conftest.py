@@ -10,8 +10,13 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 
+from loaders.demo import load_demo
 from onemap.system import ensure_browser
+from store import api_keys, migrate
+from store.engine import ensure_database
 from tests.helpers import free_port
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -19,10 +24,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
-def served_url(db_engine, db_url) -> Iterator[str]:
+def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """Start `onemap serve` (gunicorn, as `make run` does) on a free port; wait for health."""
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=db_url, ONEMAP_PORT=str(port), ONEMAP_WORKERS="1")
+    env = dict(os.environ, DATABASE_URL=db_url, ONEMAP_PORT=str(port), ONEMAP_WORKERS="1",
+               **env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "onemap.cli", "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -38,12 +44,53 @@ def served_url(db_engine, db_url) -> Iterator[str]:
             proc.kill()
             pytest.fail(f"the dashboard did not start:\n{proc.stdout.read()}")
         time.sleep(0.3)
-    yield url
+    return proc, url
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def served_url(db_engine, db_url) -> Iterator[str]:
+    proc, url = serve(db_url)
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def wall_db_url(db_url: str) -> str:
+    """A database of its own for the wall: 玉门's real boundaries (about 650 units) with a
+    small generated population, cameras, workers and a year of incidents."""
+    url = make_url(db_url)
+    return url.set(database=f"{url.database}_wall").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def wall_engine(wall_db_url: str) -> Iterator[Engine]:
+    ensure_database(wall_db_url, fresh=True)
+    engine = create_engine(wall_db_url, pool_pre_ping=True)
+    migrate.upgrade(engine)
+    load_demo(engine, "yumen", scale=0.03)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def wall_keys(wall_engine: Engine) -> dict[str, str]:
+    with wall_engine.begin() as conn:
+        return {"hotline": api_keys.create_key(conn, "12345热线", "hotline_12345", "reporter")}
+
+
+@pytest.fixture(scope="session")
+def wall_url(wall_engine: Engine, wall_db_url: str) -> Iterator[str]:
+    proc, url = serve(wall_db_url, ONEMAP_ESCALATE_EVERY="0")
+    yield url
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
