@@ -37,12 +37,28 @@ def render_page(settings: Settings, search: str | None) -> list[Any]:
     if bounds is None:
         return [header, html.Div(t("no_units", lang), className="om-empty", id="empty-state")]
     return wall.page(settings, lang, bounds, wall=query.get("wall") == "1",
-                     tour=query.get("tour") == "1")
+                     tour_s=_tour_seconds(query.get("tour")))
+
+
+def _tour_seconds(value: str | None) -> float | None:
+    """``tour=1`` tours every 20 s; ``tour=N`` (N >= 5) every N seconds; else no tour."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if seconds == 1:
+        return wall.TOUR_MS / 1000
+    return seconds if seconds >= 5 else None
 
 
 def _warm_places(settings: Settings) -> None:
     try:
-        places(get_engine(database_url(settings)))
+        engine = get_engine(database_url(settings))
+        wall_callbacks.TREE.get(engine)
+        geodata.layers(engine, settings).snapshot()  # simplified boundaries for the wall
+        places(engine)
     except Exception:  # noqa: BLE001 - the first report builds it instead
         pass
 
@@ -60,7 +76,8 @@ def create_app(settings: Settings) -> Dash:
     geodata.register(app.server, settings)
     wall_routes.register(app.server, settings)
     api.register(app.server, settings)
-    # Build the assignment engine in the background now, so the first report is not slow.
+    # Build the unit tree, the simplified boundaries and the assignment engine in the
+    # background now, so neither the first page nor the first report waits for them.
     threading.Thread(target=_warm_places, args=(settings,), daemon=True,
                      name="onemap-warm").start()
     if settings.escalate_every_s > 0:
@@ -76,4 +93,8 @@ def create_app(settings: Settings) -> Dash:
         except OperationalError as exc:
             return jsonify(status="error", error=str(exc.orig)), 503
 
+    # Dash sets itself up on its first request without a lock: when a fresh gunicorn worker
+    # gets a page's parallel script requests first, some of them see a half-set-up app and
+    # fail with "not a registered library".  One request here, before serving, avoids that.
+    app.server.test_client().get("/")
     return app

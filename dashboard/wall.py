@@ -128,8 +128,9 @@ def the_map(settings: Settings, bounds: list[list[float]]) -> dl.Map:
 
 
 def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool,
-         tour: bool) -> list[Any]:
-    """The whole wall for ``lang``; ``wall`` hides the controls and enlarges everything."""
+         tour_s: float | None) -> list[Any]:
+    """The whole wall for ``lang``; ``wall`` hides the controls and enlarges everything;
+    ``tour_s`` seconds per town for the auto tour (None: no tour)."""
     other = "en" if lang == "zh" else "zh"
     query = "&wall=1" if wall else ""
     header = html.Div(className="om-header", children=[
@@ -161,13 +162,15 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
     ])
     stores = [
         dcc.Store(id="view", data=View().to_store()),
+        dcc.Store(id="scope", data={"parent": None}),
         dcc.Store(id="lang", data=lang),
         dcc.Store(id="watermark"),
         dcc.Store(id="live-seen", data=[]),
         dcc.Store(id="selected"),
         dcc.Store(id="action-done"),
         dcc.Interval(id="tick", interval=LIVE_MS),
-        dcc.Interval(id="tour", interval=TOUR_MS, disabled=not (wall and tour)),
+        dcc.Interval(id="tour", interval=int((tour_s or TOUR_MS / 1000) * 1000),
+                     disabled=not (wall and tour_s)),
     ]
     return [html.Div(className="om-wall" if wall else "om-desk", id="wall-root",
                      children=[header, body, *stores])]

@@ -250,6 +250,7 @@ def register(app: Dash, settings: Settings) -> None:
                      Input("f-status", "value")]
 
     @app.callback(Output("view", "data"), Output("level", "value"), Output("map", "viewport"),
+                  Output("scope", "data"),
                   Input("units", "n_clicks"), Input({"type": "crumb", "index": ALL}, "n_clicks"),
                   Input("level", "value"), Input("tour", "n_intervals"),
                   State("units", "clickData"), State("view", "data"),
@@ -287,7 +288,10 @@ def register(app: Dash, settings: Settings) -> None:
             target = bounds_of(tree, [new.parent] if new.parent else tree.tops(), datum)
         viewport = {"bounds": target, "transition": "flyToBounds",
                     "options": {"duration": 0.6}} if target else no_update
-        return new.to_store(), new.level, viewport
+        # The lists and KPIs depend on the drilled-into unit only: a level switch inside the
+        # same unit leaves them alone.
+        scope = {"parent": new.parent} if new.parent != view.parent else no_update
+        return new.to_store(), new.level, viewport, scope
 
     @app.callback(Output("units", "url"), Output("context", "url"),
                   Input("view", "data"), Input("map", "zoom"))
@@ -401,12 +405,11 @@ def register(app: Dash, settings: Settings) -> None:
 
     @app.callback(Output("latest", "children"), Output("overdue", "children"),
                   *[Output(f"kpi-{name}", "children") for name in KPIS],
-                  Input("watermark", "data"), Input("view", "data"), *filter_inputs,
+                  Input("watermark", "data"), Input("scope", "data"), *filter_inputs,
                   Input("action-done", "data"), State("lang", "data"))
-    def _lists(_mark, view_data, window, start, end, cat, sev, src, status, _done, lang):
-        view = v.View.from_store(view_data)
+    def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang):
         db = engine()
-        within = _within(view, TREE.get(db))
+        within = _within(v.View(parent=(scope or {}).get("parent")), TREE.get(db))
         filters = _filters(cat, sev, src, status)
         period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), tz, start, end)
         latest = db_wall.latest_incidents(db, within=within, filters=filters, limit=15)

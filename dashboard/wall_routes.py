@@ -36,14 +36,14 @@ class BadParameter(ValueError):
 
 
 def hex_size_m(zoom: float) -> float:
-    """Hexagon size that keeps a cell a few dozen pixels wide on screen."""
+    """Hexagon size that keeps a cell about 30 pixels wide on screen (~19 m/px at zoom 13)."""
     if zoom < 14:
-        return 400.0
+        return 600.0
     if zoom < 15:
-        return 200.0
+        return 300.0
     if zoom < 16:
-        return 100.0
-    return 50.0
+        return 150.0
+    return 75.0
 
 
 def _csv(name: str) -> tuple[str, ...]:

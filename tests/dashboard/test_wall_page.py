@@ -207,3 +207,45 @@ def test_layers_cameras_and_households_load_on_demand(browser, wall_url):
     page.wait_for_selector(".marker-cluster, .om-camera-icon", timeout=10_000)
     page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path').length > 0")
     page.close()
+
+
+def test_auto_tour_moves_through_the_towns(browser, wall_url):
+    page = _open(browser, wall_url + "/?wall=1&tour=5")
+    _wait_legend(page, "乡镇(街道)")
+    # After one interval the wall shows the first town's villages, with the town in the crumb.
+    page.wait_for_function("document.querySelectorAll('.om-crumb').length == 2",
+                           timeout=12_000)
+    first = page.locator(".om-crumb").nth(1).inner_text()
+    _wait_legend(page, "村(社区)")
+    page.wait_for_function(
+        "name => document.querySelectorAll('.om-crumb').length == 2 && "
+        "document.querySelectorAll('.om-crumb')[1].innerText != name", arg=first,
+        timeout=12_000)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def unreachable_tiles_url(wall_engine, wall_db_url):
+    from tests.dashboard.conftest import serve, stop
+
+    # Port 9 (discard) on this machine: every tile request fails, as on an intranet.
+    proc, url = serve(wall_db_url, ONEMAP_ESCALATE_EVERY="0",
+                      ONEMAP_BASEMAP_URL="http://127.0.0.1:9/{z}/{x}/{y}.png",
+                      ONEMAP_BASEMAP_ATTRIBUTION="测试底图")
+    yield url
+    stop(proc)
+
+
+def test_map_stays_usable_when_tiles_cannot_load(browser, unreachable_tiles_url, wall_engine):
+    page = _open(browser, unreachable_tiles_url + "/")
+    page.wait_for_selector("#tiles-notice", state="visible", timeout=15_000)
+    assert "底图瓦片无法加载" in page.locator("#tiles-notice").inner_text()
+    towns = _count(wall_engine, "SELECT count(*) FROM unit WHERE level = 1 AND valid_to IS NULL")
+    page.wait_for_function(f"document.querySelectorAll('{UNITS}').length == {towns}")
+    assert page.evaluate("getComputedStyle(document.querySelector('.leaflet-tile-pane'))"
+                         ".visibility") == "hidden"
+    page.locator(UNITS).first.dispatch_event("click")  # drilling still works
+    _wait_legend(page, "村(社区)")
+    assert page.outside == []  # tiles come from the configured URL only (here: this machine)
+    _shot(page, "wall_no_tiles.png")
+    page.close()

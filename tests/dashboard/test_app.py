@@ -1,0 +1,19 @@
+"""The app as gunicorn loads it: ready before its first real request."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.app import create_app
+
+pytestmark = pytest.mark.db
+
+
+def test_dash_is_set_up_before_the_first_request(settings, db_engine, db_url):
+    # A fresh worker may get a page's parallel script requests first; Dash registers its
+    # script paths on its first request without a lock, so create_app does that itself.
+    app = create_app(settings.with_(database_url=db_url, escalate_every_s=0))
+    assert {"dash", "dash_leaflet"} <= set(app.registered_paths)
+    client = app.server.test_client()
+    script = next(p for p in app.registered_paths["dash_leaflet"] if p.endswith(".js"))
+    assert client.get(f"/_dash-component-suites/dash_leaflet/{script}").status_code == 200
