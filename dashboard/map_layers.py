@@ -24,21 +24,3 @@ def basemap_layer(settings: Settings) -> list[Any]:
         return []
     return [dl.TileLayer(url=settings.basemap_url, attribution=settings.basemap_attribution,
                          maxZoom=19)]
-
-
-def units_layer(geojson: dict[str, Any]) -> dl.GeoJSON:
-    """All units, drawn deepest level first so higher-level outlines stay on top."""
-    features = sorted(geojson["features"], key=lambda f: -f["properties"]["level"])
-    return dl.GeoJSON(
-        id="units",
-        data={"type": "FeatureCollection", "features": features},
-        style={"variable": "onemap.unitStyle"},
-        onEachFeature={"variable": "onemap.unitTooltip"},
-        hideout={"levelStyles": LEVEL_STYLES},
-        zoomToBounds=False,
-    )
-
-
-def bounds_to_leaflet(bounds: tuple[float, float, float, float]) -> list[list[float]]:
-    x0, y0, x1, y1 = bounds
-    return [[y0, x0], [y1, x1]]

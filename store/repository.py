@@ -98,16 +98,6 @@ def units_geojson(db: Bindable, *, level: int | None = None) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)
 
 
-def units_bounds(db: Bindable) -> tuple[float, float, float, float] | None:
-    """(min lon, min lat, max lon, max lat) of the current units, or None when there are none."""
-    row = _rows(db, "SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, "
-                    "ST_YMax(e) AS y1 FROM (SELECT ST_Extent(geom) AS e FROM unit "
-                    "WHERE valid_to IS NULL) s")[0]
-    if row["x0"] is None:
-        return None
-    return (row["x0"], row["y0"], row["x1"], row["y1"])
-
-
 def load_units_frame(db: Bindable, *, at: Any = None):
     """Current units (or those valid at ``at``) as a GeoDataFrame for `geo.assign`.
 

@@ -9,16 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from dashboard.app import create_app
 from geo.catalog import DEPARTMENTS
 from intake import service
-from loaders.demo import load_demo
 from onemap.settings import Settings
-from store import api_keys, migrate
-from store.engine import ensure_database
+from store import api_keys
+from tests.helpers import fresh_demo_database, sibling_database
 
 # The sample county (loaders/sample.py): lon 97.00-97.12, lat 40.25-40.33; towns split at lon
 # 97.06, villages at lat 40.29, grids 0.02° wide.
@@ -36,16 +34,12 @@ HOUSEHOLDS = [  # address, lon, lat
 
 @pytest.fixture(scope="session")
 def api_url(db_url: str) -> str:
-    url = make_url(db_url)
-    return url.set(database=f"{url.database}_api").render_as_string(hide_password=False)
+    return sibling_database(db_url, "api")
 
 
 @pytest.fixture(scope="session")
 def api_engine(api_url: str) -> Iterator[Engine]:
-    ensure_database(api_url, fresh=True)
-    engine = create_engine(api_url, pool_pre_ping=True)
-    migrate.upgrade(engine)
-    load_demo(engine, "sample")
+    engine = fresh_demo_database(api_url)
     with engine.begin() as conn:
         for code, name, kind in DEPARTMENTS:
             conn.execute(text("INSERT INTO department (code, name, kind) VALUES (:c, :n, :k)"),

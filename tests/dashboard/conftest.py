@@ -10,14 +10,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from loaders.demo import load_demo
 from onemap.system import ensure_browser
-from store import api_keys, migrate
-from store.engine import ensure_database
-from tests.helpers import free_port
+from store import api_keys
+from tests.helpers import free_port, fresh_demo_database, sibling_database
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -66,16 +63,12 @@ def served_url(db_engine, db_url) -> Iterator[str]:
 def wall_db_url(db_url: str) -> str:
     """A database of its own for the wall: 玉门's real boundaries (about 650 units) with a
     small generated population, cameras, workers and a year of incidents."""
-    url = make_url(db_url)
-    return url.set(database=f"{url.database}_wall").render_as_string(hide_password=False)
+    return sibling_database(db_url, "wall")
 
 
 @pytest.fixture(scope="session")
 def wall_engine(wall_db_url: str) -> Iterator[Engine]:
-    ensure_database(wall_db_url, fresh=True)
-    engine = create_engine(wall_db_url, pool_pre_ping=True)
-    migrate.upgrade(engine)
-    load_demo(engine, "yumen", scale=0.03)
+    engine = fresh_demo_database(wall_db_url, "yumen", scale=0.03)
     yield engine
     engine.dispose()
 

@@ -17,32 +17,25 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from dashboard import geodata
 from geo import crs
-from loaders.demo import load_demo
 from onemap.settings import Settings
-from store import migrate
-from store.engine import database_url, ensure_database, get_engine
-from tests.helpers import free_port
+from store.engine import database_url, get_engine
+from tests.helpers import free_port, fresh_demo_database, sibling_database
 
 URL = "/wall/units.geojson"
 
 
 @pytest.fixture(scope="module")
 def gd_url(db_url: str) -> str:
-    url = make_url(db_url)
-    return url.set(database=f"{url.database}_geodata").render_as_string(hide_password=False)
+    return sibling_database(db_url, "geodata")
 
 
 @pytest.fixture(scope="module")
 def gd_engine(gd_url: str) -> Iterator[Engine]:
-    ensure_database(gd_url, fresh=True)
-    engine = create_engine(gd_url, pool_pre_ping=True)
-    migrate.upgrade(engine)
-    load_demo(engine, "sample")
+    engine = fresh_demo_database(gd_url)
     yield engine
     engine.dispose()
 

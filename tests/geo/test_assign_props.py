@@ -89,19 +89,28 @@ def test_overlapping_grids_fall_back_to_exact_tests() -> None:
     check_against_reference(units, x, y, cell_m=50.0)
 
 
+def _spaced(values: list[float]) -> bool:
+    """Cuts at least 1e-6 apart: closer ones collapse to one coordinate once scaled to degrees
+    (116.3 + v · 0.02) and leave a zero-width, invalid tile."""
+    values = sorted(values)
+    return all(b - a > 1e-6 for a, b in zip(values, values[1:], strict=False))
+
+
 @st.composite
 def rect_tiling(draw):
     """Columns cut at random x, each column cut at its own random ys: a rectilinear tiling."""
     nx = draw(st.integers(1, 5))
     xs = sorted(
-        draw(st.lists(st.floats(0.01, 0.99), min_size=nx - 1, max_size=nx - 1, unique=True))
+        draw(st.lists(st.floats(0.01, 0.99), min_size=nx - 1, max_size=nx - 1, unique=True)
+             .filter(_spaced))
     )
     xs = [0.0, *xs, 1.0]
     rows, cuts = [], {}
     for i in range(nx):
         ny = draw(st.integers(1, 5))
         ys = sorted(
-            draw(st.lists(st.floats(0.01, 0.99), min_size=ny - 1, max_size=ny - 1, unique=True))
+            draw(st.lists(st.floats(0.01, 0.99), min_size=ny - 1, max_size=ny - 1, unique=True)
+                 .filter(_spaced))
         )
         ys = [0.0, *ys, 1.0]
         cuts[i] = ys
