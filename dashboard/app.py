@@ -30,10 +30,11 @@ def render_page(settings: Settings, search: str | None) -> list[Any]:
     header = html.Div(className="om-header", children=[
         html.Div(t("title", lang), className="om-title")])
     try:
-        tree = wall_callbacks.TREE.get(get_engine(database_url(settings)))
+        engine = get_engine(database_url(settings))
+        wall_callbacks.TREE.get(engine)
+        bounds = geodata.layers(engine, settings).bounds()
     except OperationalError:
         return [header, html.Div(t("db_down", lang), className="om-empty", id="empty-state")]
-    bounds = wall_callbacks.bounds_of(tree, tree.tops(), settings.basemap_datum)
     if bounds is None:
         return [header, html.Div(t("no_units", lang), className="om-empty", id="empty-state")]
     return wall.page(settings, lang, bounds, wall=query.get("wall") == "1",

@@ -102,16 +102,6 @@ def _within(view: v.View, tree: UnitTree) -> tuple[int, int] | None:
     return (tree.units[view.parent]["level"], view.parent)
 
 
-def bounds_of(tree: UnitTree, unit_ids: list[int], datum: str) -> list[list[float]] | None:
-    boxes = [tree.units[i]["bbox"] for i in unit_ids if i in tree.units]
-    if not boxes:
-        return None
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    (dx0, dx1), (dy0, dy1) = geodata.to_display([x0, x1], [y0, y1], datum)
-    return [[float(dy0), float(dx0)], [float(dy1), float(dx1)]]
-
-
 def _fmt_time(value: datetime | None, tz: str, with_date: bool = True) -> str:
     if value is None:
         return "–"
@@ -257,6 +247,7 @@ def register(app: Dash, settings: Settings) -> None:
                   prevent_initial_call=True)
     def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
         tree = TREE.get(engine())
+        boxes = geodata.layers(engine(), settings)  # bounds in the basemap's datum
         view = v.View.from_store(view_data)
         trigger = ctx.triggered_id
         if trigger == "units":
@@ -266,12 +257,12 @@ def register(app: Dash, settings: Settings) -> None:
             new = v.drill(view, props) if props.get("level") == view.level else None
             if new is None:
                 raise PreventUpdate
-            target = click.get("bounds") or bounds_of(tree, [new.parent], datum)
+            target = click.get("bounds") or boxes.bounds(new.parent)
         elif isinstance(trigger, dict) and trigger.get("type") == "crumb":
             if not any(_crumbs):
                 raise PreventUpdate
             new = v.back_to(view, int(trigger["index"]), tree.level_of())
-            target = bounds_of(tree, [new.parent] if new.parent else tree.tops(), datum)
+            target = boxes.bounds(new.parent)
         elif trigger == "tour":
             towns = tree.towns()
             if not towns:
@@ -279,13 +270,13 @@ def register(app: Dash, settings: Settings) -> None:
             current = view.path[0] if view.path else None
             nxt = towns[(towns.index(current) + 1) % len(towns)] if current in towns else towns[0]
             new = v.View(2, nxt, (nxt,))
-            target = bounds_of(tree, [nxt], datum)
+            target = boxes.bounds(nxt)
         else:
             parent_level = tree.units[view.parent]["level"] if view.parent in tree.units else None
             new = v.with_level(view, int(level), parent_level)
             if new == view:
                 raise PreventUpdate
-            target = bounds_of(tree, [new.parent] if new.parent else tree.tops(), datum)
+            target = boxes.bounds(new.parent)
         viewport = {"bounds": target, "transition": "flyToBounds",
                     "options": {"duration": 0.6}} if target else no_update
         # The lists and KPIs depend on the drilled-into unit only: a level switch inside the

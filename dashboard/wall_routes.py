@@ -71,8 +71,8 @@ def _bbox(datum: str) -> tuple[float, float, float, float] | None:
         raise BadParameter("bbox must be min_lon,min_lat,max_lon,max_lat") from None
     if not (x0 < x1 and y0 < y1):
         raise BadParameter("bbox must be min_lon,min_lat,max_lon,max_lat with min < max")
-    (wx0, wx1), (wy0, wy1) = geodata.from_display([x0, x1], [y0, y1], datum)
-    return (float(wx0), float(wy0), float(wx1), float(wy1))
+    # All four corners: a shifted box is not a box of shifted corners.
+    return geodata.bbox_from_display([[y0, x0], [y1, x1]], datum)
 
 
 def _within() -> tuple[int, int] | None:
