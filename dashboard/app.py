@@ -10,7 +10,16 @@ from dash import Dash, Input, Output, dcc, html
 from flask import jsonify
 from sqlalchemy.exc import OperationalError
 
-from dashboard import api, geodata, wall, wall_callbacks, wall_routes
+from dashboard import (
+    api,
+    geodata,
+    planner,
+    planner_callbacks,
+    planner_routes,
+    wall,
+    wall_callbacks,
+    wall_routes,
+)
 from dashboard.i18n import t
 from intake.service import EscalationScheduler, places
 from onemap.settings import Settings
@@ -22,9 +31,11 @@ def _query(search: str | None) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
 
 
-def render_page(settings: Settings, search: str | None) -> list[Any]:
-    """The command wall for the page's query (``lang``, ``wall``, ``tour``), or an empty
-    state that says what to do when there is no database or no unit yet."""
+def render_page(settings: Settings, search: str | None, pathname: str | None = "/"
+                ) -> list[Any]:
+    """The command wall (``/``) or the planner (``/planner``) for the page's query (``lang``,
+    ``wall``, ``tour``; ``village`` for the planner), or an empty state that says what to do
+    when there is no database or no unit yet."""
     query = _query(search)
     lang = query.get("lang") if query.get("lang") in ("zh", "en") else settings.lang
     header = html.Div(className="om-header", children=[
@@ -37,6 +48,10 @@ def render_page(settings: Settings, search: str | None) -> list[Any]:
         return [header, html.Div(t("db_down", lang), className="om-empty", id="empty-state")]
     if bounds is None:
         return [header, html.Div(t("no_units", lang), className="om-empty", id="empty-state")]
+    if (pathname or "/").rstrip("/").endswith("/planner"):
+        village = query.get("village", "")
+        return planner.page(settings, lang, bounds,
+                            village=int(village) if village.isdigit() else None)
     return wall.page(settings, lang, bounds, wall=query.get("wall") == "1",
                      tour_s=_tour_seconds(query.get("tour")))
 
@@ -69,11 +84,14 @@ def create_app(settings: Settings) -> Dash:
                serve_locally=True, compress=True, suppress_callback_exceptions=True)
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
 
-    @app.callback(Output("page", "children"), Input("url", "search"))
-    def _page(search: str | None) -> list[Any]:
-        return render_page(settings, search)
+    @app.callback(Output("page", "children"), Input("url", "search"),
+                  Input("url", "pathname"))
+    def _page(search: str | None, pathname: str | None) -> list[Any]:
+        return render_page(settings, search, pathname)
 
     wall_callbacks.register(app, settings)
+    planner_callbacks.register(app, settings)
+    planner_routes.register(app.server, settings)
     geodata.register(app.server, settings)
     wall_routes.register(app.server, settings)
     api.register(app.server, settings)

@@ -59,6 +59,10 @@ class UnitTree:
             self._checked = time.monotonic()
         return self
 
+    def invalidate(self) -> None:
+        """Check the units' signature on the next :meth:`get` (after a boundary save)."""
+        self._checked = 0.0
+
     def level_of(self) -> dict[int, int]:
         return {i: u["level"] for i, u in self.units.items()}
 

@@ -4,6 +4,9 @@
     onemap db up|down|status|shell|url|migrate|reset
     onemap demo --region yumen|donghai|etuoke|chengguan|all|sample
     onemap load boundaries|households|cameras|incidents FILE [--dry-run] …
+    onemap plan export FILE [--format geojson|gpkg|shp] [--within CODE]   grids for QGIS
+    onemap plan import FILE [--dry-run] [--actor NAME] [--effective DATE]  edited grids back
+    onemap plan grid-at LON LAT [--date YYYY-MM-DD]   the grid that held a point on a day
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
     onemap stop                              stop the dashboard and the embedded cluster
 """
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from onemap.errors import OneMapError, SetupError
 from onemap.settings import Settings, load_settings
@@ -122,6 +126,81 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- plan ----------------------------------------------------------------------------------
+def _plan_engine(settings: Settings):
+    from onemap.bootstrap import start_server
+    from store.engine import database_url, get_engine
+
+    start_server(settings)  # the embedded cluster, if that is what we use
+    return get_engine(database_url(settings))
+
+
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Grid planning from files: export for QGIS, import the edited file, time-travel lookup.
+
+    Exit status: 0 done; 1 import refused by validation errors, or no grid at the point;
+    2 file or database refused it (row problems, stale file) — nothing written."""
+    from loaders import planner_files as pf
+
+    engine = _plan_engine(settings)
+    if args.action == "export":
+        with engine.connect() as conn:
+            paths = pf.export_layer(conn, args.file, args.format, within=args.within)
+        _say("exported to " + ", ".join(str(p) for p in paths))
+        return 0
+    if args.action == "import":
+        effective = pf.local_time(args.effective, settings.timezone)
+        actor = args.actor or f"cli:{os.environ.get('USER') or 'unknown'}"
+        outcome = pf.import_file(engine, args.file, actor=actor, effective=effective,
+                                 dry_run=args.dry_run, settings=settings)
+        print(pf.describe(outcome))
+        sys.stdout.flush()
+        return 0 if outcome.ok else 1
+    from store.planning import grid_at
+
+    at = pf.local_time(args.date, settings.timezone, end_of_day=True)
+    with engine.connect() as conn:
+        row = grid_at(conn, args.lon, args.lat, at)
+    when = args.date or "now"
+    if row is None:
+        print(f"{args.lon}, {args.lat} ({when}): in no grid")
+        return 1
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.timezone)
+    since = row["valid_from"].astimezone(zone)
+    until = row["valid_to"].astimezone(zone) if row.get("valid_to") else None
+    print(f"{args.lon}, {args.lat} ({when}): {row['code']} {row['name']} "
+          f"(version {row['version']}, id {row['id']}, valid from {since:%Y-%m-%d %H:%M}"
+          f"{f' to {until:%Y-%m-%d %H:%M}' if until else ', current'} {settings.timezone})")
+    return 0
+
+
+def _register_plan(sub: Any) -> None:
+    plan = sub.add_parser("plan", help="grid planning with files: export, import, grid-at")
+    actions = plan.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="current grids to GeoJSON, GeoPackage or "
+                                               "Shapefile (UTF-8 .cpg) for editing in QGIS")
+    export.add_argument("file", type=Path)
+    export.add_argument("--format", choices=["geojson", "gpkg", "shp"], default=None,
+                        help="default: from the file's suffix")
+    export.add_argument("--within", default=None, metavar="CODE",
+                        help="only grids under this unit (a village, town or county code)")
+    imp = actions.add_parser("import", help="an edited grid file: validation, impact preview, "
+                                            "then new grid versions")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--dry-run", action="store_true", help="check and preview, save nothing")
+    imp.add_argument("--actor", default=None, help="who made the change (default: $USER)")
+    imp.add_argument("--effective", default=None, metavar="DATE",
+                     help="local day (YYYY-MM-DD) the new grids take effect (default now)")
+    at = actions.add_parser("grid-at", help="the grid that held a point on a day")
+    at.add_argument("lon", type=float)
+    at.add_argument("lat", type=float)
+    at.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                    help="local day (end of it); default now")
+    plan.set_defaults(func=cmd_plan)
+
+
 # --- serve / stop --------------------------------------------------------------------------
 def _pidfile(settings: Settings) -> Path:
     """One pid file per port, so a test server never collides with the developer's."""
@@ -215,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     from intake.commands import register as register_intake
 
     register_intake(sub)
+
+    _register_plan(sub)
 
     serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
     serve.add_argument("--host", default=None)

@@ -85,6 +85,17 @@ def _day_rules(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def _band(value: str) -> tuple[int, int]:
+    """'300-500' → (300, 500): a target range of households per grid."""
+    low, sep, high = value.replace("–", "-").partition("-")
+    if not sep:
+        raise ValueError(f"{value!r} is not a range; write it as LOW-HIGH, e.g. 300-500")
+    band = (int(low), int(high))
+    if not 0 <= band[0] < band[1]:
+        raise ValueError(f"{value!r}: LOW must be ≥ 0 and below HIGH")
+    return band
+
+
 def _optional_path(value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -139,6 +150,11 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("escalate_every_s", "ONEMAP_ESCALATE_EVERY", 60.0,
             "Seconds between runs of the in-process escalation job; 0 turns it off (then run "
             "`onemap escalate` from cron).", _positive),
+    Setting("grid_households_urban", "ONEMAP_GRID_HOUSEHOLDS_URBAN", "300-500",
+            "Target households per grid in communities (社区/居委会): the planner flags "
+            "grids outside this range.", _band),
+    Setting("grid_households_rural", "ONEMAP_GRID_HOUSEHOLDS_RURAL", "100-800",
+            "Target households per grid in villages (wider: hamlets are far apart).", _band),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -173,6 +189,8 @@ class Settings:
     duplicate_radius_m: float = 50.0
     duplicate_hours: float = 24.0
     escalate_every_s: float = 60.0
+    grid_households_urban: tuple[int, int] = (300, 500)
+    grid_households_rural: tuple[int, int] = (100, 800)
     config_file: Path | None = None
 
     @property

@@ -101,6 +101,9 @@ INCIDENT_STAGING = {
 }
 _INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
 WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating"})
+# The units of every level are frozen at receipt: a re-load moves a case only when its
+# location changed (a grid redrawn since then must not be undone, see store.planning).
+UNIT_COLUMNS = frozenset({"grid_id", "village_id", "town_id", "county_id"})
 
 
 def upsert_incidents(conn: Connection, staging: str, actor: str, *,
@@ -125,14 +128,19 @@ def upsert_incidents(conn: Connection, staging: str, actor: str, *,
                         "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END",
                         *(val(c) for c in _INCIDENT_VALUES)])
     updatable = [c for c in cols if c not in ("source", "external_id")]
-    # Once the workflow has acted on a case (any event but import/receive), its workflow
-    # state belongs to the app: a re-loaded file updates the content, not the handling.
+    # Once the workflow has acted on a case (any event but import/receive, or the 'reassign'
+    # of a grid redraw), its workflow state belongs to the app: a re-loaded file updates the
+    # content, not the handling.
     acted = ("EXISTS (SELECT 1 FROM incident_event e WHERE e.incident_id = incident.id "
-             "AND e.action NOT IN ('import', 'receive'))")
+             "AND e.action NOT IN ('import', 'receive', 'reassign'))")
+    same_place = ("(incident.geom IS NOT NULL AND excluded.geom IS NOT NULL "
+                  "AND ST_Equals(incident.geom, excluded.geom))")
 
     def new(c: str) -> str:
         if c in WORKFLOW_COLUMNS:
             return f"CASE WHEN {acted} THEN incident.{c} ELSE excluded.{c} END"
+        if c in UNIT_COLUMNS:
+            return f"CASE WHEN {same_place} THEN incident.{c} ELSE excluded.{c} END"
         return f"excluded.{c}"
 
     sets = ", ".join(f"{c} = {new(c)}" for c in updatable)

@@ -62,6 +62,7 @@ class Unit(Base):
               postgresql_where=text("valid_to IS NULL")),
         Index("ix_unit_parent", "parent_id"),
         Index("ix_unit_level", "level"),
+        Index("ix_unit_code_valid_from", "code", "valid_from"),  # versions / grid_at (0005)
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -261,3 +262,22 @@ class IncidentEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class UnitChange(Base):
+    """One saved planner edit (append-only log): which grids of a parent were retired, which
+    rows replaced them, who saved it, from when it counts, and what moved (``summary``)."""
+
+    __tablename__ = "unit_change"
+    __table_args__ = (Index("ix_unit_change_parent_at", "parent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    kind: Mapped[str | None] = mapped_column(Text)
+    removed_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    added_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    note: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict | None] = mapped_column(JSONB)

@@ -242,3 +242,33 @@ def test_reload_keeps_the_workflow_state_the_app_has_moved_on(conn: Connection,
     assert all(rows[i] == "closed" for i in ids[1:])  # untouched ones follow the file
     assert _count(conn, "SELECT count(*) FROM incident WHERE external_id LIKE 'WF%' "
                         "AND description = '更新后的诉求'") == 5
+
+
+def test_reload_keeps_units_frozen_unless_the_location_changed(conn: Connection,
+                                                               tmp_path: Path) -> None:
+    """A grid redraw (the planner's 'reassign') is not undone by re-loading the same file,
+    and is not "handling": the file's status still applies.  A moved location re-assigns."""
+    frame = incidents_frame(3, seed=9, prefix="RG")
+    frame["办理状态"] = "已受理"
+    path = tmp_path / "rg.csv"
+    frame.to_csv(path, index=False)
+    core.run("incidents", path, LoadOptions(source="grid_app"), db=conn)
+    rows = conn.execute(text("SELECT id, grid_id FROM incident WHERE external_id LIKE 'RG%' "
+                             "ORDER BY external_id")).all()
+    (kept, grid), (moved, _grid) = rows[0], rows[1]
+    other = conn.execute(text("SELECT id FROM unit WHERE level = (SELECT max(level) FROM unit) "
+                              "AND id <> :g ORDER BY id LIMIT 1"), {"g": grid}).scalar()
+    for iid in (kept, moved):  # what store.planning.save_plan writes for a redraw
+        conn.execute(text("UPDATE incident SET grid_id = :o WHERE id = :i"),
+                     {"o": other, "i": iid})
+        conn.execute(text("INSERT INTO incident_event (incident_id, actor, action, note) "
+                          "VALUES (:i, 'planner', 'reassign', 'redrawn')"), {"i": iid})
+    frame["办理状态"] = "已办结"
+    frame.loc[1, "经度"] = frame.loc[0, "经度"]  # the second case moves to the first's
+    frame.loc[1, "纬度"] = frame.loc[0, "纬度"]
+    frame.to_csv(path, index=False)
+    core.run("incidents", path, LoadOptions(source="grid_app"), db=conn)
+    after = {r[0]: (r[1], r[2]) for r in conn.execute(text(
+        "SELECT id, grid_id, status FROM incident WHERE external_id LIKE 'RG%'"))}
+    assert after[kept] == (other, "closed")  # same place: the redrawn grid stays
+    assert after[moved][0] == grid  # moved: placed again, in the first case's grid

@@ -1,0 +1,48 @@
+"""``/planner/export``: the current grids as a file for QGIS (GeoJSON, GeoPackage, or a zipped
+Shapefile with its UTF-8 ``.cpg``), written by :func:`loaders.planner_files.export_layer`."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, request, send_file
+
+from onemap.errors import OneMapError
+from onemap.settings import Settings
+from store.engine import database_url, get_engine
+
+SUFFIX = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".zip"}
+MIMETYPE = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
+            "shp": "application/zip"}
+
+
+def register(server: Flask, settings: Settings) -> None:
+    @server.route("/planner/export")
+    def _export() -> Response:
+        from loaders import planner_files
+
+        fmt = request.args.get("format", "geojson").lower()
+        within = request.args.get("within") or None
+        if fmt not in SUFFIX:
+            return jsonify(error=f"format must be one of {', '.join(SUFFIX)}"), 400
+        name = f"grids-{within or 'all'}"
+        with tempfile.TemporaryDirectory(prefix="onemap-export-") as tmp:
+            target = Path(tmp) / f"{name}{'.shp' if fmt == 'shp' else SUFFIX[fmt]}"
+            try:
+                with get_engine(database_url(settings)).connect() as conn:
+                    files = planner_files.export_layer(conn, target, fmt, within=within)
+            except OneMapError as exc:
+                return jsonify(error=exc.user_msg), 404
+            buffer = io.BytesIO()
+            if fmt == "shp":
+                with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                    for f in files:
+                        archive.write(f, f.name)
+            else:
+                buffer.write(files[0].read_bytes())
+        buffer.seek(0)
+        return send_file(buffer, mimetype=MIMETYPE[fmt], as_attachment=True,
+                         download_name=f"{name}{SUFFIX[fmt]}")
