@@ -75,15 +75,17 @@ def preview(engine, proposal_of, band) -> tuple[float, gp.Proposal, gp.Impact]:
 
 
 def postgis_counts(engine, proposal: gp.Proposal) -> tuple[float, list[int]]:
-    """The obvious alternative: households per proposed grid by ST_Covers in PostGIS."""
+    """The obvious alternative: households per proposed grid by ST_Covers in PostGIS (those
+    of the retired grids and those in no grid, as the preview counts)."""
     start = time.perf_counter()
-    wkts = [shapely.to_wkt(u.geometry) for u in proposal.added]
+    wkts = [shapely.to_wkt(u.geometry, rounding_precision=-1) for u in proposal.added]
     with engine.connect() as conn:
         rows = conn.execute(text("""
             WITH p AS (SELECT ord, ST_GeomFromText(w, 4326) AS g
                        FROM unnest(CAST(:w AS text[])) WITH ORDINALITY AS x(w, ord))
             SELECT p.ord, count(h.id) FROM p
-            LEFT JOIN household h ON h.grid_id = ANY(CAST(:removed AS bigint[]))
+            LEFT JOIN household h ON (h.grid_id = ANY(CAST(:removed AS bigint[]))
+                                      OR h.grid_id IS NULL)
                                  AND ST_Covers(p.g, h.geom)
             GROUP BY p.ord ORDER BY p.ord"""),
             {"w": wkts, "removed": list(proposal.removed)}).all()
@@ -102,6 +104,36 @@ def sjoin_counts(engine, proposal: gp.Proposal) -> tuple[float, list[int]]:
     joined = gpd.sjoin(homes, grids, predicate="within")
     counts = joined.groupby("code").size()
     return _ms(start), [int(counts.get(u.code, 0)) for u in proposal.added]
+
+
+def page_client(url: str):
+    """The real Dash app (as gunicorn serves it) on the bench database, for callback timing."""
+    from dashboard.app import create_app
+
+    settings = load_settings({**os.environ, "DATABASE_URL": url, "ONEMAP_ESCALATE_EVERY": "0"})
+    app = create_app(settings)
+    key = next(k for k in app.callback_map if "p-proposed.data" in k)
+    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+               for part in key.strip(".").split("...")]
+    return app.server.test_client(), key, outputs
+
+
+def callback_ms(client, key: str, outputs: list, proposal: gp.Proposal) -> float:
+    """Wall time of the page's preview callback (``/_dash-update-component``) for a proposal."""
+    from dashboard.planner_view import proposal_to_store
+
+    body = {"output": key, "outputs": outputs,
+            "inputs": [{"id": "p-proposal", "property": "data",
+                        "value": proposal_to_store(proposal)}],
+            "state": [{"id": "lang", "property": "data", "value": "zh"}],
+            "changedPropIds": ["p-proposal.data"]}
+    start = time.perf_counter()
+    response = client.post("/_dash-update-component", json=body)
+    elapsed = _ms(start)
+    if response.status_code != 200:
+        raise SystemExit(f"preview callback failed: {response.status_code} "
+                         f"{response.get_data(as_text=True)[:300]}")
+    return elapsed
 
 
 def save_ms(engine, proposal: gp.Proposal) -> float:
@@ -144,7 +176,9 @@ def main() -> int:
         n_grids = conn.scalar(text("SELECT count(*) FROM unit WHERE valid_to IS NULL "
                                    "AND level = :g"), {"g": grid_level})
 
-    results: dict[str, list[float]] = {"preview": [], "save": [], "postgis": [], "sjoin": []}
+    results: dict[str, list[float]] = {"preview": [], "callback": [], "save": [], "postgis": [],
+                                       "sjoin": []}
+    client, key, outputs = page_client(url)
     mismatches = 0
     edits: list = []
     for gid, parent, _n in grids:
@@ -175,6 +209,7 @@ def main() -> int:
     for kind, make in edits:
         ms, proposal, impact = preview(engine, make, band)
         results["preview"].append(ms)
+        results["callback"].append(callback_ms(client, key, outputs, proposal))
         kinds.setdefault(kind, []).append(ms)
         results["save"].append(save_ms(engine, proposal))
         pg_ms, pg_counts = postgis_counts(engine, proposal)
@@ -195,6 +230,8 @@ def main() -> int:
     print("|---|---|---|---|")
     print(row("validation + impact preview (plan_context, edit, validate, points, impact)",
               results["preview"], "< 500 ms"))
+    print(row("the page's preview callback (HTTP, Dash JSON in and out; edit already made)",
+              results["callback"], "< 500 ms"))
     print(row("save with reassignment (save_plan, rolled back)", results["save"], "< 2 s"))
     print(row("alternative: households per new grid, PostGIS ST_Covers", results["postgis"],
               "–"))
