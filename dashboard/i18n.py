@@ -182,6 +182,12 @@ TEXT.update({
                    "en": "Select at least two neighbouring grids."},
 })
 
+# geo.planning.KINDS: what a saved boundary change was.
+PLAN_KIND_LABELS = {"edit": ("调整边界", "boundary edit"), "split": ("分割", "split"),
+                    "merge": ("合并", "merge"), "create": ("新建", "new grid"),
+                    "suggest": ("建议分割", "suggested split"),
+                    "import": ("文件导入", "file import")}
+
 SEVERITY_LABELS = {"high": ("高", "high"), "medium": ("中", "medium"), "low": ("低", "low")}
 
 

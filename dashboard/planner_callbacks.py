@@ -23,11 +23,12 @@ import numpy as np
 import shapely
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
+from shapely.geometry import shape
 from sqlalchemy import Engine
 
 from dashboard import geodata
 from dashboard import planner_view as pv
-from dashboard.i18n import t
+from dashboard.i18n import PLAN_KIND_LABELS, pick, t
 from dashboard.planner import EMPTY, legend
 from dashboard.wall_callbacks import TREE
 from geo import planning as gp
@@ -137,8 +138,8 @@ def register(app: Dash, settings: Settings) -> None:
                   Output("p-map", "viewport"), Output("p-export", "children"),
                   Output("p-breadcrumb", "children"), Output("p-legend", "children"),
                   Input("p-village", "value"), Input("p-refresh", "data"),
-                  State("lang", "data"))
-    def _village(village, _refresh, lang):
+                  Input("p-discard", "n_clicks"), State("lang", "data"))
+    def _village(village, _refresh, _discard, lang):
         if village is None:
             raise PreventUpdate
         db = engine()
@@ -158,7 +159,7 @@ def register(app: Dash, settings: Settings) -> None:
                                                         "version": 0}, datum)]
         (s, w), (n, e) = _display_bounds(context.parent_geometry.bounds)
         viewport = {"bounds": [[s, w], [n, e]], "transition": "flyToBounds",
-                    "options": {"duration": 0.5}}
+                    "options": {"duration": 0.5}} if ctx.triggered_id == "p-village" else no_update
         links = [html.A(label, className="om-button om-small", download="",
                         href="/planner/export?" + urlencode({"format": fmt,
                                                              "within": context.parent_code}))
@@ -213,65 +214,101 @@ def register(app: Dash, settings: Settings) -> None:
     # --- proposals -----------------------------------------------------------------------
     @app.callback(Output("p-proposal", "data"), Output("p-draw", "editToolbar"),
                   Output("p-message", "children"),
+                  Output("p-selected", "data", allow_duplicate=True),
                   Input("p-draw", "geojson"), Input("plan-edited", "data"),
                   Input("p-merge", "n_clicks"), Input("p-suggest", "n_clicks"),
                   Input("p-upload", "contents"), Input("p-discard", "n_clicks"),
                   Input("p-village", "value"),
                   State("p-upload", "filename"), State("p-tool", "data"),
                   State("p-selected", "data"), State("p-snap", "value"),
-                  State("p-adjust", "value"), State("p-k", "value"), State("lang", "data"),
+                  State("p-adjust", "value"), State("p-k", "value"),
+                  State("p-proposal", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     def _propose(drawn, edited, _merge, _suggest, upload, _discard, village, filename, tool,
-                 selected, snap, adjust, k, lang):
+                 selected, snap, adjust, k, current, lang):
         trigger = ctx.triggered_id
         if trigger in ("p-discard", "p-village"):
-            return None, no_update, ""
+            return None, no_update, "", no_update
         selected = [int(i) for i in selected or []]
-        snap_m = float(snap) if snap not in (None, "") else 2.0
         clear = {"mode": "remove", "action": "clear all", "n_clicks": int(time.time() * 1000)}
         try:
             if trigger == "p-upload":
-                return _from_file(upload, filename, lang), no_update, no_update
+                return _from_file(upload, filename, lang), no_update, no_update, []
             if village is None:
                 raise PreventUpdate
-            db = engine()
-            context = sp.plan_context(db, int(village))
-            if trigger == "p-draw":
-                geom = pv.drawn_geometry(drawn, datum)
-                if geom is None or tool not in ("split", "redraw", "create"):
-                    raise PreventUpdate
-                if tool == "create":
-                    proposal = gp.create(context, geom, snap_m=snap_m)
-                elif not selected:
-                    raise OneMapError(t("p_need_one", lang))
-                elif tool == "split":
-                    proposal = gp.split(context, selected[0], geom, snap_m=snap_m)
-                else:
-                    proposal = gp.reshape(context, selected[0], geom, snap_m=snap_m,
-                                          adjust_neighbours=bool(adjust))
-                return pv.proposal_to_store(proposal), clear, ""
-            if trigger == "plan-edited":
-                if tool != "edit" or len(selected) != 1 or not edited:
-                    raise PreventUpdate
-                geom = pv.drawn_geometry(edited, datum)
-                proposal = gp.reshape(context, selected[0], geom, snap_m=snap_m,
-                                      adjust_neighbours=bool(adjust))
-                return pv.proposal_to_store(proposal), no_update, ""
-            if trigger == "p-merge":
-                if len(selected) < 2:
-                    raise OneMapError(t("p_need_two", lang))
-                return pv.proposal_to_store(gp.merge(context, selected)), no_update, ""
-            if trigger == "p-suggest":
-                if len(selected) != 1:
-                    raise OneMapError(t("p_need_one", lang))
-                points = sp.plan_points(db, ((selected[0],), None))
-                proposal = gp.suggest_split(context, selected[0], points["households"],
-                                            max(2, int(k or 2)))
-                return pv.proposal_to_store(proposal), no_update, ""
+            edit = _edit(trigger, int(village), drawn, edited, tool, selected, snap, adjust, k,
+                         current, lang)
         except OneMapError as exc:
             return no_update, (clear if trigger == "p-draw" else no_update), \
-                html.Span(exc.user_msg, className="om-error")
-        raise PreventUpdate
+                html.Span(exc.user_msg, className="om-error"), no_update
+        if edit is None:
+            raise PreventUpdate
+        proposal, chosen = edit
+        return pv.proposal_to_store(proposal), (clear if trigger == "p-draw" else no_update), \
+            "", chosen
+
+    def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
+              selected: list[int], snap: Any, adjust: Any, k: Any, current: dict | None,
+              lang: str) -> tuple[gp.Proposal, list[int]] | None:
+        """The edit a tool asks for, made on the village as the current proposal leaves it
+        (so a suggestion or a split can be adjusted before saving) and combined with it;
+        with the grids to select next (what the edit produced from the selection)."""
+        db = engine()
+        context = sp.plan_context(db, village)
+        first = pv.proposal_from_store(current) if current else None
+        if first is not None and first.parent_id != village:
+            first = None
+        base = gp.applied(context, first) if first is not None else context
+        snap_m = float(snap) if snap not in (None, "") else 2.0
+        if trigger == "p-draw":
+            geom = pv.drawn_geometry(drawn, datum)
+            if geom is None or tool not in ("split", "redraw", "create"):
+                return None
+            if tool == "create":
+                second = gp.create(base, geom, snap_m=snap_m)
+            elif not selected:
+                raise OneMapError(t("p_need_one", lang))
+            elif tool == "split":
+                second = gp.split(base, selected[0], geom, snap_m=snap_m)
+            else:
+                second = gp.reshape(base, selected[0], geom, snap_m=snap_m,
+                                    adjust_neighbours=bool(adjust))
+        elif trigger == "plan-edited":
+            if tool != "edit" or len(selected) != 1 or not edited:
+                return None
+            second = gp.reshape(base, selected[0], pv.drawn_geometry(edited, datum),
+                                snap_m=snap_m, adjust_neighbours=bool(adjust))
+        elif trigger == "p-merge":
+            if len(selected) < 2:
+                raise OneMapError(t("p_need_two", lang))
+            second = gp.merge(base, selected)
+        elif trigger == "p-suggest":
+            if len(selected) != 1:
+                raise OneMapError(t("p_need_one", lang))
+            households = _households_of(db, first, base, selected[0])
+            second = gp.suggest_split(base, selected[0], households, max(2, int(k or 2)))
+        else:
+            return None
+        proposal = gp.compose(context, first, second) if first is not None else second
+        picked = {u.code for u in second.added if set(u.replaces) & set(selected)} or \
+            {u.code for u in second.added if not u.replaces}
+        if tool == "edit" and trigger == "plan-edited":  # keep editing the same grid
+            code = base.units.set_index("id").loc[selected[0], "code"]
+            picked = {code}
+        chosen = [-(j + 1) for j, u in enumerate(proposal.added) if u.code in picked]
+        return proposal, chosen
+
+    def _households_of(db: Engine, first: gp.Proposal | None, base: gp.PlanContext,
+                       unit_id: int) -> gp.PointSet:
+        """Households of a grid, also of one that exists only in the proposal so far."""
+        if unit_id > 0 or first is None:
+            return sp.plan_points(db, ((unit_id,), None))["households"]
+        points = sp.plan_points(db, first)["households"]
+        code = base.units.set_index("id").loc[unit_id, "code"]
+        inside = np.array([c == code for c in gp.assign(first.added, points.xy)], dtype=bool)
+        return gp.PointSet(points.xy[inside], np.full(int(inside.sum()), unit_id),
+                           None if points.weight is None else points.weight[inside],
+                           None if points.ids is None else points.ids[inside])
 
     def _from_file(contents: str | None, filename: str | None, lang: str) -> dict | None:
         from loaders import planner_files
@@ -302,11 +339,13 @@ def register(app: Dash, settings: Settings) -> None:
     @app.callback(Output("p-proposed", "data"), Output("p-problems", "data"),
                   Output("p-checks", "children"), Output("p-impact", "children"),
                   Output("p-moved", "children"), Output("p-save", "disabled"),
-                  Output("p-tabs", "value"),
-                  Input("p-proposal", "data"), State("lang", "data"))
-    def _preview(data, lang):
+                  Output("p-tabs", "value"), Output("p-grids", "data", allow_duplicate=True),
+                  Input("p-proposal", "data"), State("p-grids", "data"), State("lang", "data"),
+                  prevent_initial_call=True)
+    def _preview(data, grids, lang):
         if not data:
-            return EMPTY, EMPTY, t("p_no_proposal", lang), None, None, True, no_update
+            return EMPTY, EMPTY, t("p_no_proposal", lang), None, None, True, no_update, \
+                no_update
         started = time.perf_counter()
         db = engine()
         proposal = pv.proposal_from_store(data)
@@ -352,8 +391,21 @@ def register(app: Dash, settings: Settings) -> None:
         impact_block = [html.H4(t("p_impact", lang)), _impact_table(impact, lang),
                         html.Small(f"{elapsed:.0f} ms", className="om-muted",
                                    id="p-preview-ms")]
+        # The grids layer shows the village as the proposal leaves it, so the planner can
+        # select a proposed grid and edit it further (temporary ids -1, -2, …).
+        counts = {f["properties"]["id"]: f["properties"]["households"]
+                  for f in (grids or EMPTY)["features"]}
+        band = _band(settings, context.parent_name)
+        shown = []
+        for row in gp.apply(context, proposal).itertuples():
+            n = after[row.code].after["households"] if row.code in after else \
+                counts.get(int(row.id), 0)
+            shown.append(pv.feature(row.geometry, {
+                "id": int(row.id), "code": row.code, "name": row.name,
+                "version": int(row.version), "households": n,
+                "band": gp.band_status(n, band)}, datum))
         return pv.collection(features), pv.collection(problems), checks, impact_block, \
-            moved, blocked, "preview"
+            moved, blocked, "preview", pv.collection(shown)
 
     # --- save ------------------------------------------------------------------------------
     @app.callback(Output("p-proposal", "data", allow_duplicate=True),
@@ -404,7 +456,8 @@ def register(app: Dash, settings: Settings) -> None:
             summary = r.get("summary") or {}
             moved = summary.get("moved") or {}
             items.append(html.Li(className="om-history-item", children=[
-                html.Div([html.B(r["kind"]), f" · {r['actor']} · ",
+                html.Div([html.B(pick(PLAN_KIND_LABELS.get(r["kind"]), lang, r["kind"])),
+                          f" · {r['actor']} · ",
                           _local(r["at"], tz), " · ", t("p_effective", lang), " ",
                           _local(r["effective_from"], tz)]),
                 html.Div(f"{', '.join(r['removed_codes'])} → {', '.join(r['added_codes'])}",
@@ -436,8 +489,11 @@ def register(app: Dash, settings: Settings) -> None:
         at = change["effective_from"]
         before = sp.units_at(db, int(change["parent_id"]), at - timedelta(microseconds=1))
         after = sp.units_at(db, int(change["parent_id"]), at)
-        bounds = _display_bounds(tuple(np.asarray(after.total_bounds if len(after) else
-                                                  before.total_bounds)))
+        # Zoom to what changed (with a margin), not the whole village.
+        changed = [shape(u["geometry"]) for u in (*change["removed"], *change["added"])]
+        x0, y0, x1, y1 = shapely.total_bounds(changed) if changed else after.total_bounds
+        pad = max(x1 - x0, y1 - y0) * 0.6
+        bounds = _display_bounds((x0 - pad, y0 - pad, x1 + pad, y1 + pad))
         panes = []
         for title, frame, marked in ((t("p_before", lang), before, change["removed_codes"]),
                                      (t("p_after", lang), after, change["added_codes"])):
@@ -481,7 +537,7 @@ def register(app: Dash, settings: Settings) -> None:
                 rows.append((off, u, band, status))
         if not rows:
             return html.P(t("p_band_none", lang), className="om-muted")
-        rows.sort(key=lambda r: -r[0])
+        rows.sort(key=lambda r: (r[3] != "over", -r[0]))  # oversized first: split them
         items = [html.Li(html.Button(
             [html.B(f"{u['name']}"), f" {u['households']} {t('p_households', lang)} ",
              html.Span(f"{t('p_' + status, lang)} ({band[0]}–{band[1]})",

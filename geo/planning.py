@@ -43,10 +43,12 @@ __all__ = [
     "Proposal",
     "UnitImpact",
     "Validation",
+    "applied",
     "apply",
     "assign",
     "band_for",
     "band_status",
+    "compose",
     "create",
     "impact",
     "merge",
@@ -933,6 +935,44 @@ def apply(ctx: PlanContext, proposal: Proposal) -> gpd.GeoDataFrame:
         geometry=gpd.GeoSeries(geoms, crs=WGS84_EPSG),
         crs=WGS84_EPSG,
     )
+
+
+def applied(ctx: PlanContext, proposal: Proposal) -> PlanContext:
+    """The parent as ``proposal`` leaves it, to edit further before saving (a suggested split
+    the planner then adjusts, a split followed by a vertex move…): the added grids get the
+    temporary ids of :func:`apply` (-1, -2, … in ``proposal.added`` order).  Combine the next
+    edit with :func:`compose`."""
+    return PlanContext(ctx.parent_id, ctx.parent_code, ctx.parent_name, ctx.parent_geometry,
+                       apply(ctx, proposal))
+
+
+def compose(ctx: PlanContext, first: Proposal, second: Proposal) -> Proposal:
+    """One proposal on ``ctx`` doing ``first`` and then ``second`` (made on
+    ``applied(ctx, first)``), so the pair is checked, previewed and saved as one change.
+
+    Temporary ids in ``second`` are resolved: an added grid of ``first`` that ``second``
+    retires is dropped, and what replaced it counts as replacing the real grids it took over.
+    """
+    virtual = {-(j + 1): unit for j, unit in enumerate(first.added)}
+    unknown = [i for i in second.removed if i < 0 and i not in virtual]
+    if unknown:
+        raise GeometryError(f"编辑引用了不存在的临时网格 {unknown} / the edit refers to "
+                            f"temporary grids {unknown} that the first change does not add.")
+    dropped = {i for i in second.removed if i < 0}
+
+    def real(ids: Sequence[int]) -> tuple[int, ...]:
+        out: list[int] = []
+        for i in ids:
+            out.extend(virtual[i].replaces if i < 0 else (int(i),))
+        return tuple(dict.fromkeys(out))
+
+    kept = [unit for i, unit in virtual.items() if i not in dropped]
+    later = [NewUnit(u.code, u.name, u.geometry, real(u.replaces)) for u in second.added]
+    removed = tuple(dict.fromkeys([*first.removed, *(i for i in second.removed if i > 0)]))
+    versions = {**first.versions, **{i: v for i, v in second.versions.items() if i > 0}}
+    kind = first.kind if second.kind == first.kind else "edit"
+    note = "; ".join(n for n in (first.note, second.note) if n)
+    return Proposal(first.parent_id, kind, removed, (*kept, *later), versions, note)
 
 
 def _same_problem(p: Problem, q: Problem, id_map: dict[int, int]) -> bool:

@@ -245,3 +245,67 @@ def test_export_shapefile_has_cpg_and_chinese_names(planner_url, target, planner
     assert layer["features"] and all("code" in f["properties"] for f in layer["features"])
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in f["properties"]["name"])
                for f in layer["features"])
+
+
+def test_history_lists_the_split_and_compares_side_by_side(browser, planner_url, target):
+    """After the split above: who, when and what, and a before/after pair of maps."""
+    page = _open(browser, f"{planner_url}/planner?village={target['parent_id']}")
+    page.click("text=历史版本")
+    page.wait_for_selector(".om-history-item", timeout=10_000)
+    first = page.locator(".om-history-item").last  # oldest: the browser split
+    assert "测试规划员" in first.inner_text() and target["code"] in first.inner_text()
+    first.locator("button").click()
+    page.wait_for_function(
+        "document.querySelectorAll('.om-compare-pane .leaflet-container').length == 2",
+        timeout=10_000)
+    page.wait_for_function(
+        "document.querySelectorAll('.om-compare-pane path').length > 0", timeout=10_000)
+    titles = page.inner_text(".om-compare-panes")
+    assert "调整前" in titles and "调整后" in titles
+    _shot(page, "planner-compare.png")
+    page.locator(".om-compare-close").click()
+    page.wait_for_function("getComputedStyle(document.querySelector('#p-compare')).display "
+                           "== 'none'", timeout=5_000)
+    page.close()
+
+
+def test_suggested_split_can_be_edited_before_saving(browser, planner_url, planner_engine):
+    """The out-of-band list opens a grid; a suggested split into three is then changed (two of
+    its parts merged) and saved as one version change."""
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(planner_url + "/planner")
+    page.wait_for_selector(GRIDS, timeout=30_000)
+    page.click("text=户数超标")
+    page.wait_for_selector("#p-band li button", timeout=10_000)
+    page.locator("#p-band li button").first.click()
+    page.wait_for_function("document.querySelector('#p-selection li')", timeout=10_000)
+    page.fill("#p-k", "3")
+    page.click("#p-suggest")
+    page.wait_for_selector("#p-impact-table", timeout=20_000)
+    assert page.locator("#p-selection li").count() == 3  # the three parts are selected
+    virtual = page.evaluate("Array.from(document.querySelectorAll('#p-selection li'))"
+                            ".map(li => li.innerText)")
+    # keep two parts selected (click the first part away), merge them
+    page.locator(".om-grid--1").first.dispatch_event("click")
+    page.wait_for_function("document.querySelectorAll('#p-selection li').length == 2",
+                           timeout=10_000)
+    page.click("#p-merge")
+    page.wait_for_function("document.querySelectorAll('#p-selection li').length == 1",
+                           timeout=10_000)
+    assert "校验通过" in page.inner_text("#p-verdict")
+    page.fill("#p-actor", "规划员乙")
+    changes = _rows(planner_engine, "SELECT count(*) AS n FROM unit_change")[0]["n"]
+    page.click("#p-save")
+    page.wait_for_selector("#p-saved", timeout=15_000)
+    assert _rows(planner_engine, "SELECT count(*) AS n FROM unit_change")[0]["n"] == changes + 1
+    saved = page.inner_text("#p-saved").split("：")[-1].split(", ")
+    assert len(saved) >= 2, (virtual, saved)  # two parts of the grid (plus touched neighbours)
+    page.close()
+
+
+def test_planner_in_english(browser, planner_url, target):
+    page = _open(browser, f"{planner_url}/planner?lang=en&village={target['parent_id']}")
+    assert page.inner_text(".om-title") == "Grid planner"
+    assert "Split by line" in page.inner_text("#p-controls")
+    assert page.errors == []
+    page.close()

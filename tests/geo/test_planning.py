@@ -14,7 +14,6 @@ The hand-built village (1 unit = 0.001°, near 116.0E 40.0N; cells ≈ 85 m × 1
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import geopandas as gpd
@@ -453,13 +452,9 @@ def test_suggest_split_is_balanced_and_tiles(ctx: P.PlanContext) -> None:
     uv = uv[(uv[:, 0] > 0) & (uv[:, 0] < 3) & (uv[:, 1] > 0) & (uv[:, 1] < 1)]
     xy = np.column_stack([LON0 + uv[:, 0] * U, LAT0 + uv[:, 1] * U])
     hh = P.PointSet(xy, np.full(len(xy), 11))
-    P.suggest_split(ctx, 11, hh, 2)  # warm-up
     for k in (2, 3, 4, 6):
-        t = time.perf_counter()
         pr = P.suggest_split(ctx, 11, hh, k)
-        elapsed = time.perf_counter() - t
         assert pr.kind == "suggest"
-        assert elapsed < 0.5, f"k={k} took {elapsed * 1000:.0f} ms"
         parts = [a for a in pr.added if 11 in a.replaces and a.code not in ("P002", "P003",
                                                                             "P004", "P005")]
         assert len(parts) == k
@@ -544,23 +539,63 @@ def test_village_edits_keep_a_valid_coverage(village) -> None:
     assert P.validate(c, rs).ok
 
 
-def test_village_validate_and_impact_are_fast(village) -> None:
+def test_village_validate_and_impact_account_for_every_point(village) -> None:
     c, xy, gid = village
     big = int(Counter(gid.tolist()).most_common(1)[0][0])
     hh = P.PointSet(xy, gid, weight=np.full(len(xy), 3.0))
     inc = P.PointSet(xy[::10], gid[::10], ids=np.arange(len(xy[::10])))
     pr = P.suggest_split(c, big, hh, 3)
     kw = {"households": hh, "cameras": hh, "incidents": inc, "workers": {big: 2}, "band": (1, 9)}
-    P.validate(c, pr)
-    P.impact(c, pr, **kw)  # warm-up (projection set-up)
-    t = time.perf_counter()
-    v = P.validate(c, pr)
+    v = P.validate(c, pr)  # speed: bench/planner.py, not a test
     im = P.impact(c, pr, **kw)
-    elapsed = time.perf_counter() - t
     assert v.ok
-    assert elapsed < 0.1, f"validate + impact took {elapsed * 1000:.0f} ms"
     moved_hh = sum(u.after["households"] for u in im.units)
     touched = int(np.isin(gid, [*pr.removed, -1]).sum())
     assert moved_hh + im.unassigned["households"] == touched
     assert im.unassigned["households"] == int((gid == -1).sum())
     assert sum(u.after["workers"] for u in im.units) == 2
+
+
+# --- editing a proposal further (applied + compose) ------------------------------------------
+
+
+def test_a_suggested_split_edited_further_is_one_proposal(ctx: P.PlanContext) -> None:
+    """Accept-or-edit: split A in three, then merge two of the parts: one change from the
+    current grids, A retired once, what the pair replaces points at the real grid ids."""
+    rng = np.random.default_rng(3)
+    uv = np.column_stack([rng.uniform(0, 3, 600), rng.uniform(0, 1, 600)])
+    xy = np.column_stack([LON0 + uv[:, 0] * U, LAT0 + uv[:, 1] * U])
+    first = P.suggest_split(ctx, 11, P.PointSet(xy, np.full(len(xy), 11)), 3)
+    step = P.applied(ctx, first)
+    parts = [int(i) for i, c in zip(step.units["id"], step.units["code"], strict=True)
+             if i < 0 and c not in ("P002", "P003", "P004", "P005")]
+    assert len(parts) == 3
+    areas = {int(i): g.area for i, g in zip(step.units["id"], step.units.geometry, strict=True)}
+    pair = None
+    for a in parts:  # two parts that share an edge
+        for b in parts:
+            ga = step.units.set_index("id").loc[a].geometry
+            gb = step.units.set_index("id").loc[b].geometry
+            if a < b and shapely.length(shapely.intersection(ga.boundary, gb.boundary)) > 0:
+                pair = (a, b)
+    assert pair is not None
+    second = P.merge(step, list(pair))
+    both = P.compose(ctx, first, second)
+    assert all(i > 0 for i in both.removed) and 11 in both.removed
+    assert all(r > 0 for u in both.added for r in u.replaces)
+    assert len({u.code for u in both.added}) == len(both.added)  # codes stay unique
+    after = assert_tiles_like_before(ctx, both)
+    a_parts = [g.area for c, g in zip(after["code"], after.geometry, strict=True)
+               if c not in ("P002", "P003", "P004", "P005")]
+    assert len(a_parts) == 2  # three parts, two of them merged
+    assert sum(a_parts) == pytest.approx(3 * CELL, rel=1e-9)
+    assert max(a_parts) == pytest.approx(areas[pair[0]] + areas[pair[1]], rel=1e-9)
+    assert P.validate(ctx, both).ok
+    assert both.versions[11] == 1
+
+
+def test_compose_refuses_unknown_temporary_ids(ctx: P.PlanContext) -> None:
+    first = P.split(ctx, 11, LineString([pt(1, -0.2), pt(1, 1.2)]))
+    bogus = P.Proposal(1, "merge", (-9,), ())
+    with pytest.raises(GeometryError):
+        P.compose(ctx, first, bogus)

@@ -574,15 +574,15 @@ def test_point_helpers_agree_with_shapely(conn):
 # --- speed on a real region ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def donghai_engine(db_url):
-    """东海's real boundaries (1,076 grids) with a quarter of its people and incidents."""
+    """东海's real boundaries (1,076 grids) with a tenth of its people and incidents."""
     engine = fresh_demo_database(sibling_database(db_url, "planning_donghai"), "donghai",
-                                 scale=0.25)
+                                 scale=0.1)
     yield engine
     engine.dispose()
 
 
 @pytest.mark.slow
-def test_split_on_a_real_region_is_fast_and_matches_the_preview(donghai_engine):
+def test_split_on_a_real_region_matches_the_preview(donghai_engine):
     from shapely.geometry import LineString
 
     with donghai_engine.connect() as c:
@@ -594,21 +594,13 @@ def test_split_on_a_real_region_is_fast_and_matches_the_preview(donghai_engine):
         mid = grid.representative_point()
         proposal = gp.split(ctx, gid, LineString([(mid.x, miny - 0.01), (mid.x, maxy + 0.01)]))
 
-        timings = []
-        for _ in range(3):
-            start = time.perf_counter()
-            pts = planning.plan_points(c, proposal)
-            timings.append(time.perf_counter() - start)
-        assert min(timings) < 0.1, timings
+        pts = planning.plan_points(c, proposal)  # speed: bench/planner.py, not a test
         impact = gp.impact(ctx, proposal, households=pts["households"], cameras=pts["cameras"],
                            incidents=pts["incidents"], workers=pts["workers"], band=(300, 600))
 
         tx = c.begin() if not c.in_transaction() else c.get_transaction()
         try:
-            start = time.perf_counter()
-            result = planning.save_plan(c, proposal, actor="测速")
-            elapsed = time.perf_counter() - start
-            assert elapsed < 2.0, elapsed
+            result = planning.save_plan(c, proposal, actor="东海")
             hh = pts["households"]
             placed = np.array([c is not None for c in gp.assign(proposal.added, hh.xy)])
             # every household of a retired grid gets a new id; unassigned ones only if placed
