@@ -107,7 +107,7 @@ def local_day_end(day: str, tz: str) -> datetime:
 
 
 def suggested_parts(households: int, band: tuple[int, int]) -> int:
-    """How many parts an oversized grid needs so each lands inside the band (at least 2)."""
-    low, high = band
-    target = (low + high) / 2
-    return max(2, int(np.ceil(households / target)))
+    """The fewest parts (at least 2) that bring an oversized grid's mean under the band's top:
+    fewer parts keep each one as full as the band allows."""
+    _low, high = band
+    return max(2, int(np.ceil(households / high)))
