@@ -309,3 +309,35 @@ def test_planner_in_english(browser, planner_url, target):
     assert "Split by line" in page.inner_text("#p-controls")
     assert page.errors == []
     page.close()
+
+
+def test_an_edited_export_dropped_on_the_page_is_previewed_and_saved(
+        browser, planner_url, planner_engine, target, tmp_path):
+    """QGIS round trip through the page: export the village, rename a grid and move nothing
+    else, drop the file on the page: one changed grid, checks pass, saving makes version+1."""
+    code = _rows(planner_engine, "SELECT code FROM unit WHERE id = :i",
+                 i=target["parent_id"])[0]["code"]
+    with urllib.request.urlopen(f"{planner_url}/planner/export?format=geojson&within={code}",
+                                timeout=30) as resp:
+        layer = json.loads(resp.read())
+    feature = layer["features"][0]
+    feature["properties"]["name"] = "改名后的网格"
+    path = tmp_path / "edited.geojson"
+    path.write_text(json.dumps(layer, ensure_ascii=False), encoding="utf-8")
+    grid_code = feature["properties"]["code"]
+    before = _rows(planner_engine, "SELECT version FROM unit WHERE code = :c AND valid_to IS "
+                                   "NULL", c=grid_code)[0]["version"]
+
+    page = _open(browser, f"{planner_url}/planner?village={target['parent_id']}")
+    page.set_input_files("#p-upload input[type=file]", str(path))
+    page.wait_for_selector("#p-impact-table", timeout=20_000)
+    assert "校验通过" in page.inner_text("#p-verdict")
+    table = page.inner_text("#p-impact-table")
+    assert "改名后的网格" in table and grid_code in table
+    page.fill("#p-actor", "QGIS 往返")
+    page.click("#p-save")
+    page.wait_for_selector("#p-saved", timeout=15_000)
+    now = _rows(planner_engine, "SELECT name, version FROM unit WHERE code = :c AND valid_to "
+                                "IS NULL", c=grid_code)[0]
+    assert now == {"name": "改名后的网格", "version": before + 1}
+    page.close()
