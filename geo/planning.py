@@ -66,6 +66,8 @@ class PlanContext:
     """The parent unit and its current children (the grids a planner edits together).
 
     ``units`` columns: id (int), code (str), name (str), version (int), geometry (WGS84).
+    ``retired_codes``: codes of the parent's former grids, never handed out again (a code
+    names one grid through all its versions).
     """
 
     parent_id: int
@@ -73,6 +75,7 @@ class PlanContext:
     parent_name: str
     parent_geometry: BaseGeometry
     units: gpd.GeoDataFrame
+    retired_codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -550,9 +553,10 @@ def _new_codes(ctx: PlanContext, n: int) -> list[str]:
 
 def next_code(ctx: PlanContext, taken: set[str] | frozenset[str] = frozenset()) -> str:
     """A fresh grid code under the parent: parent code + a serial (3 digits or more) above the
-    highest one in use, never a current code nor one in ``taken`` (codes handed out already)."""
+    highest one in use, never a current or retired code nor one in ``taken`` (codes handed
+    out already)."""
     used = {str(c) for c in ctx.units["code"]} if len(ctx.units) else set()
-    used |= {str(c) for c in taken}
+    used |= {str(c) for c in taken} | set(ctx.retired_codes)
     prefix = str(ctx.parent_code)
     serials = [
         int(c[len(prefix):]) for c in used if c.startswith(prefix) and c[len(prefix):].isdigit()
@@ -943,7 +947,7 @@ def applied(ctx: PlanContext, proposal: Proposal) -> PlanContext:
     temporary ids of :func:`apply` (-1, -2, … in ``proposal.added`` order).  Combine the next
     edit with :func:`compose`."""
     return PlanContext(ctx.parent_id, ctx.parent_code, ctx.parent_name, ctx.parent_geometry,
-                       apply(ctx, proposal))
+                       apply(ctx, proposal), ctx.retired_codes)
 
 
 def compose(ctx: PlanContext, first: Proposal, second: Proposal) -> Proposal:

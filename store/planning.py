@@ -154,10 +154,14 @@ def plan_context(db: Bindable, parent_id: int) -> PlanContext:
             "level (grids): open a village or community instead")
     for r in rows:
         r.pop("has_children")
+    retired = _rows(db, "SELECT DISTINCT code FROM unit WHERE parent_id = :p "
+                        "AND valid_to IS NOT NULL AND code <> ALL(CAST(:current AS text[]))",
+                    {"p": int(parent_id), "current": [r["code"] for r in rows]})
     return PlanContext(parent_id=int(parent["id"]), parent_code=parent["code"],
                        parent_name=parent["name"],
                        parent_geometry=shapely.from_wkb(bytes(parent["wkb"])),
-                       units=_frame(rows))
+                       units=_frame(rows),
+                       retired_codes=frozenset(r["code"] for r in retired))
 
 
 def _points_scope(proposal_or_scope: Proposal | tuple[Sequence[int], BBox | None]

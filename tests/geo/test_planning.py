@@ -493,6 +493,16 @@ def test_next_code_is_unique(ctx: P.PlanContext) -> None:
     assert len(new_codes) == len(set(new_codes))
 
 
+def test_codes_of_retired_grids_are_not_handed_out_again(ctx: P.PlanContext) -> None:
+    """A code names one grid through its versions: a retired grid's code stays retired."""
+    old = P.PlanContext(ctx.parent_id, ctx.parent_code, ctx.parent_name, ctx.parent_geometry,
+                        ctx.units, frozenset({"P006", "P007"}))
+    assert P.next_code(old) == "P008"
+    split = P.split(old, 11, LineString([pt(1, -0.2), pt(1, 1.2)]))
+    assert {a.code for a in split.added} == {"P001", "P008"}
+    assert P.applied(old, split).retired_codes == old.retired_codes
+
+
 # --- a realistic village: wiggly grids, thousands of points ----------------------------------
 
 

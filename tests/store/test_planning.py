@@ -309,6 +309,10 @@ def test_merge_moves_workers_to_the_successor(conn, world):
     households = dict(conn.execute(text(
         "SELECT code, grid_id FROM household WHERE code IN ('H-G112', 'H-G113')")).all())
     assert set(households.values()) == {result.added[G112]}
+    # the merged-away code stays retired: the next new grid of the parent gets another
+    after = planning.plan_context(conn, world["parent"])
+    assert G113 in after.retired_codes and G112 not in after.retired_codes
+    assert gp.next_code(after) != G113
 
 
 def test_removing_a_grid_leaves_its_points_in_no_grid(conn, world):
