@@ -233,7 +233,7 @@ def register(app: Dash, settings: Settings) -> None:
         clear = {"mode": "remove", "action": "clear all", "n_clicks": int(time.time() * 1000)}
         try:
             if trigger == "p-upload":
-                return _from_file(upload, filename, lang), no_update, no_update, []
+                return _from_file(upload, filename, village, lang), no_update, "", []
             if village is None:
                 raise PreventUpdate
             edit = _edit(trigger, int(village), drawn, edited, tool, selected, snap, adjust, k,
@@ -310,7 +310,8 @@ def register(app: Dash, settings: Settings) -> None:
                            None if points.weight is None else points.weight[inside],
                            None if points.ids is None else points.ids[inside])
 
-    def _from_file(contents: str | None, filename: str | None, lang: str) -> dict | None:
+    def _from_file(contents: str | None, filename: str | None, village: int | None,
+                   lang: str) -> dict | None:
         from loaders import planner_files
 
         if not contents:
@@ -333,6 +334,12 @@ def register(app: Dash, settings: Settings) -> None:
                 f"`onemap plan import {filename}` 一并导入。/ The file changes grids in "
                 f"{len(proposals)} villages; the page previews one at a time — use "
                 f"`onemap plan import`.")
+        if proposals[0].parent_id != village:
+            units = TREE.get(engine()).units
+            name = units.get(proposals[0].parent_id, {}).get("name", proposals[0].parent_id)
+            raise OneMapError(f"文件改动的是“{name}”的网格，请先在左上角选择该村（社区）再导入。/ "
+                              f"The file changes the grids of {name}: pick that village first, "
+                              "then drop the file again.")
         return pv.proposal_to_store(proposals[0])
 
     # --- checks and impact ----------------------------------------------------------------
@@ -349,7 +356,11 @@ def register(app: Dash, settings: Settings) -> None:
         started = time.perf_counter()
         db = engine()
         proposal = pv.proposal_from_store(data)
-        context = sp.plan_context(db, proposal.parent_id)
+        try:
+            context = sp.plan_context(db, proposal.parent_id)
+        except OneMapError as exc:  # the village changed under us: say so, offer nothing
+            return EMPTY, EMPTY, html.Span(exc.user_msg, className="om-error"), None, None, \
+                True, no_update, no_update
         validation = gp.validate(context, proposal)
         points = sp.plan_points(db, proposal)
         impact = gp.impact(context, proposal, households=points["households"],
