@@ -15,7 +15,7 @@ from store.models import Base
 pytestmark = pytest.mark.db
 
 TABLES = {"unit", "household", "household_person", "camera", "department", "grid_worker",
-          "incident", "incident_event"}
+          "incident", "incident_event", "api_key", "unit_change"}
 
 
 @pytest.fixture()
