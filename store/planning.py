@@ -38,6 +38,7 @@ from geo.crs import area_m2
 from geo.planning import PlanContext, PointSet, Proposal
 from geo.workflow import GRID
 from onemap.errors import OneMapError
+from store.versions import in_force_sql
 
 Bindable = Engine | Connection
 BBox = tuple[float, float, float, float]
@@ -588,9 +589,8 @@ def versions(db: Bindable, code: str, *, with_geometry: bool = False) -> list[di
 
 
 def _valid_at(alias: str = "") -> str:
-    a = f"{alias}." if alias else ""
-    return (f"({a}valid_from <= coalesce(CAST(:at AS timestamptz), now()) AND "
-            f"({a}valid_to IS NULL OR {a}valid_to > coalesce(CAST(:at AS timestamptz), now())))")
+    """In force at ``:at`` (default now), by :func:`store.versions.in_force_sql`."""
+    return in_force_sql(alias, "coalesce(CAST(:at AS timestamptz), now())")
 
 
 def units_at(db: Bindable, parent_id_or_code: int | str, at: datetime | None = None

@@ -106,8 +106,9 @@ def load_units_frame(db: Bindable, *, at: Any = None):
     import geopandas as gpd
     import shapely
 
-    where = "valid_to IS NULL" if at is None else (
-        "valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)")
+    from store.versions import in_force_sql
+
+    where = "valid_to IS NULL" if at is None else in_force_sql()
     rows = _rows(db, f"SELECT id, code, name, level, parent_id, ST_AsBinary(geom) AS wkb "
                      f"FROM unit WHERE {where} ORDER BY level, code", {"at": at})
     geoms = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows]) if rows else []

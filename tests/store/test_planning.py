@@ -347,7 +347,9 @@ def test_grid_at_units_at_and_versions_across_a_save(conn, world):
     assert planning.grid_at(conn, *point)["id"] == result.added[NEW]  # default: now
     assert planning.grid_at(conn, 97.005, 40.27, after)["code"] == G111
     assert planning.grid_at(conn, 97.005, 40.27, after)["version"] == 2
-    assert planning.grid_at(conn, 97.015, 40.27, datetime(2019, 1, 1, tzinfo=UTC)) is None
+    # a loaded row counts from the start of records (its valid_from is only its load time)
+    early = planning.grid_at(conn, 97.015, 40.27, datetime(2019, 1, 1, tzinfo=UTC))
+    assert (early["code"], early["version"]) == (G111, 1)
     assert planning.grid_at(conn, 98.5, 41.0) is None  # outside every grid
     # exactly at the effective time the new grid counts (valid_from <= at < valid_to)
     assert planning.grid_at(conn, *point, effective)["code"] == NEW

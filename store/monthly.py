@@ -1,0 +1,515 @@
+"""Numbers behind the monthly situation maps (月度态势图): one local calendar month, drawn with
+the boundaries as they were at the end of that month.
+
+The measures themselves (received, resolved, resolution_rate, on_time_rate,
+closed_share_by_level, near-duplicates left out, …) are those of :mod:`store.measures` — the
+same SQL fragments, so the wall, the monthly maps and their exports cannot disagree.  What this
+module adds is *which unit* an incident counts under when boundaries changed.
+
+Definitions
+-----------
+
+- **Month**: ``'YYYY-MM'``, the local calendar month in ``tz``
+  (:meth:`store.measures.Period.month`), half-open ``[start, end)``.
+- **Units of a month** (:func:`units_as_of` at the month's end ``end``): the rows of ``unit``
+  at the level with ``valid_from < end AND (valid_to IS NULL OR valid_to >= end)`` — the map as
+  it stood in the month's last instant.  A plan effective exactly at midnight on the 1st
+  belongs to the new month.  ``valid_from`` counts only for rows a plan added (listed in
+  ``unit_change.added_ids``): loaders stamp rows with their load time, which says nothing about
+  when the boundary began, so those rows count from the beginning of time.  Hence with no
+  versions these are simply the current units, also for months before the load.
+- **Scope**: those units, narrowed by ``within=(level, unit_id)`` to the ones below (or equal
+  to) the row of that unit's code valid at the same instant, walking ``parent_id`` through rows
+  valid then.
+- **Attribution** of an incident to a unit of the month's map, first match wins: (1) its
+  frozen unit id of that level (:data:`store.measures.UNIT_COLUMNS`) when that row is on the
+  map; (2) else the row on the map with the same code as the frozen row (a redrawn grid keeps
+  its code); (3) else the unit on the map whose geometry covers the incident's location
+  (``ST_Covers``; on a shared edge the lowest code).  Attribution is against the whole map,
+  then ``within`` keeps its units, so a narrowed view shows the same numbers as the whole one.
+  Incidents matching none (no location and no unit, or outside every unit) are not counted on
+  the map; they still count in :func:`headline` and :func:`trend`, which are over all
+  incidents like :func:`store.measures.jurisdiction_total`.
+- **prev_received**: incidents of the previous month attributed the same way to the *same*
+  units (this month's boundaries), so a change is not an artefact of a redrawn map.
+- **households**: for a row still current (``valid_to IS NULL``), households by ``grid_id``
+  summed over its current descendants (as the wall does); for a retired row, the households
+  whose point its geometry covers.  ``per_1000`` = received per 1,000 households, NaN with none.
+- ``change_pct`` = 100·(received − prev_received)/prev_received, NaN when prev_received is 0.
+
+Every function takes an Engine or a Connection (then runs inside the caller's transaction).
+Each per-unit function is one SQL statement, grouped by unit: a month of a whole county at
+grid level is one pass over two months of incidents.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from geo.workflow import GRID
+from store import measures
+from store.measures import (
+    _ON_TIME,
+    _RESOLVED,
+    LEVEL_NAMES,
+    Period,
+    _aware,
+    _connection,
+    _level_counts,
+    _within_sql,
+    unit_column,
+)
+from store.versions import in_force_sql
+
+Bindable = Engine | Connection
+
+MEASURE_COLUMNS = (
+    "code", "name", "received", "households", "per_1000", "prev_received", "change_pct",
+    "resolved", "resolution_rate", "on_time_rate",
+    *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
+)
+TREND_COLUMNS = ("month", "received", "resolved", "resolution_rate", "on_time_rate")
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# A row of ``unit`` (alias ``u``) on the map in the last instant before :at.  Rows written by
+# a loader carry their load time as valid_from, not when the boundary began: only a row a plan
+# added (unit_change.added_ids) starts at its valid_from; the others count from the start.
+_VALID = in_force_sql("u", ":at", just_before=True)
+
+
+# --- months ----------------------------------------------------------------------------------
+def _parse_month(month: str) -> tuple[int, int]:
+    match = _MONTH.match(month) if isinstance(month, str) else None
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"month must be 'YYYY-MM' (e.g. '2026-10'), got {month!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _check_tz(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except Exception:  # ZoneInfoNotFoundError, ValueError for malformed keys
+        raise ValueError(f"unknown time zone {tz!r}; use an IANA name like 'Asia/Shanghai'") \
+            from None
+    return tz
+
+
+def month_period(month: str, tz: str = "Asia/Shanghai") -> Period:
+    """The local calendar month ``'YYYY-MM'`` in ``tz`` as a half-open :class:`Period`."""
+    year, mon = _parse_month(month)
+    return Period.month(year, mon, _check_tz(tz))
+
+
+def shift_month(month: str, delta: int) -> str:
+    """``month`` moved by ``delta`` months (``shift_month('2026-01', -1) == '2025-12'``)."""
+    year, mon = _parse_month(month)
+    k = year * 12 + (mon - 1) + int(delta)
+    return f"{k // 12:04d}-{k % 12 + 1:02d}"
+
+
+def previous_month(month: str) -> str:
+    """The month before ``month``: what "环比" compares with."""
+    return shift_month(month, -1)
+
+
+def months_with_data(db: Bindable, tz: str = "Asia/Shanghai") -> list[str]:
+    """'YYYY-MM' local months that have (non-duplicate) incidents, newest first.
+
+    A loose index scan: one backward probe of the received_at index per month instead of
+    reading every incident.
+    """
+    sql = """
+        WITH RECURSIVE m AS (
+            SELECT date_trunc('month', max(received_at) AT TIME ZONE :tz) AS s
+            FROM incident WHERE duplicate_of IS NULL
+            UNION ALL
+            SELECT (SELECT date_trunc('month', max(i.received_at) AT TIME ZONE :tz)
+                    FROM incident i
+                    WHERE i.received_at < (m.s AT TIME ZONE :tz) AND i.duplicate_of IS NULL)
+            FROM m WHERE m.s IS NOT NULL)
+        SELECT to_char(s, 'YYYY-MM') FROM m WHERE s IS NOT NULL ORDER BY s DESC"""
+    with _connection(db) as conn:
+        return [r[0] for r in conn.execute(text(sql), {"tz": _check_tz(tz)})]
+
+
+# --- scope -----------------------------------------------------------------------------------
+def _scope_ctes(level: int, within: tuple[int, int] | None) -> tuple[list[str], dict[str, Any]]:
+    """CTEs ending in ``full_map`` and ``s`` (id, code, name, parent_id, version, valid_to,
+    geom): the units of ``level`` on the map at ``:at``, and those narrowed to ``within``;
+    needs ``WITH RECURSIVE``."""
+    unit_column(level)  # refuses unknown levels
+    params: dict[str, Any] = {"level": int(level)}
+    ctes: list[str] = []
+    narrow = ""
+    if within is not None:
+        try:
+            w_level, w_id = (int(v) for v in within)
+        except (TypeError, ValueError):
+            raise ValueError(f"within must be (level, unit_id) or None, got {within!r}") \
+                from None
+        unit_column(w_level)
+        if w_level > level:
+            raise ValueError(f"within level {w_level} is below the map level {level}: narrow "
+                             "to a unit at the map's level or above it")
+        params.update(w_level=w_level, w_id=w_id)
+        ctes.append(f"""sub AS (
+            SELECT u.id, u.level FROM unit u
+            WHERE u.level = :w_level AND {_VALID}
+              AND u.code = (SELECT code FROM unit WHERE id = :w_id AND level = :w_level)
+            UNION ALL
+            SELECT u.id, u.level FROM unit u JOIN sub ON u.parent_id = sub.id
+            WHERE sub.level < :level AND u.level > sub.level AND {_VALID})""")
+        narrow = " WHERE id IN (SELECT id FROM sub)"
+    ctes.append(f"""full_map AS MATERIALIZED (
+        SELECT u.id, u.code, u.name, u.parent_id, u.version, u.valid_to, u.geom FROM unit u
+        WHERE u.level = :level AND {_VALID})""")
+    ctes.append(f"s AS MATERIALIZED (SELECT * FROM full_map{narrow})")
+    return ctes, params
+
+
+def _check_within(conn: Connection, within: tuple[int, int] | None) -> None:
+    """A ``within`` naming no unit of that level is a caller's mistake, not an empty map."""
+    if within is None:
+        return
+    found = conn.scalar(text("SELECT count(*) FROM unit WHERE id = :i AND level = :l"),
+                        {"i": int(within[1]), "l": int(within[0])})
+    if not found:
+        raise ValueError(f"within={within!r}: there is no unit {within[1]} at level "
+                         f"{within[0]}")
+
+
+def _attributed_cte(level: int, columns: str) -> str:
+    """``inc(unit_id, …)``: non-duplicate incidents received in ``[:lo, :end)`` with the unit
+    of the whole month's map they count under (NULL when none; see *Attribution*) and
+    ``columns`` (over i).  Attributing against the whole map and only then keeping the units
+    of ``s`` makes a ``within`` view equal the same rows of the whole view."""
+    column = unit_column(level)
+    return f"""m AS MATERIALIZED (
+        SELECT f.id AS frozen, coalesce(s1.id, s2.id) AS unit_id
+        FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
+             LEFT JOIN full_map s2 ON s2.code = f.code
+        WHERE f.level = :level),
+    ext AS MATERIALIZED (
+        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM full_map),
+    inc AS (
+        SELECT coalesce(
+                   m.unit_id,
+                   CASE WHEN i.geom && (SELECT box FROM ext) THEN
+                       (SELECT u.id FROM unit u
+                        WHERE u.level = :level AND u.geom && i.geom AND {_VALID}
+                          AND ST_Covers(u.geom, i.geom)
+                        ORDER BY u.code, u.id LIMIT 1) END) AS unit_id,
+               {columns}
+        FROM incident i LEFT JOIN m ON m.frozen = i.{column}
+        WHERE i.received_at >= :lo AND i.received_at < :end AND i.duplicate_of IS NULL)"""
+
+
+def _no_jit(conn: Connection) -> None:
+    """Turn JIT off for the rest of the transaction.
+
+    The attribution subplan makes the planner's cost estimates huge, so PostgreSQL would JIT
+    compile these statements: about 1.8 s of compiling for a 0.3 s query.  Transaction-local
+    (``set_config(..., true)``), so it ends with the caller's transaction.
+    """
+    conn.execute(text("SELECT set_config('jit', 'off', true)"))
+
+
+def _with(ctes: list[str]) -> str:
+    return "WITH RECURSIVE " + ",\n".join(ctes)
+
+
+def _geoframe(rows: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
+    if not rows:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs="EPSG:4326")
+    geoms = shapely.from_wkb([bytes(r.pop("wkb")) for r in rows])
+    frame = gpd.GeoDataFrame(rows, columns=columns, geometry=list(geoms), crs="EPSG:4326")
+    for c in ("id", "version"):
+        frame[c] = frame[c].astype("int64")
+    frame["parent_id"] = frame["parent_id"].astype("Int64")
+    return frame
+
+
+def units_as_of(db: Bindable, level: int, at: datetime, *,
+                within: tuple[int, int] | None = None) -> gpd.GeoDataFrame:
+    """The units of ``level`` as they stood in the last instant before ``at`` (a month's end):
+    columns id, code, name, parent_id, version, geometry (EPSG:4326), ordered by code.
+
+    "Before": a row retired exactly at ``at`` is still on the map, one starting at ``at`` not
+    yet — so ``at`` = the month's end draws the month as it closed.
+    """
+    ctes, params = _scope_ctes(level, within)
+    params["at"] = _aware(at, "at")
+    sql = f"""{_with(ctes)}
+        SELECT id, code, name, parent_id, version, ST_AsBinary(geom) AS wkb
+        FROM s ORDER BY code, id"""
+    with _connection(db) as conn:
+        _check_within(conn, within)
+        _no_jit(conn)
+        rows = [dict(r._mapping) for r in conn.execute(text(sql), params)]
+    return _geoframe(rows, ["id", "code", "name", "parent_id", "version"])
+
+
+# --- per-unit measures -----------------------------------------------------------------------
+def _households_ctes() -> list[str]:
+    """``hh(id, n)``: households of every unit in ``s`` (see *households*)."""
+    return [
+        """cur AS (
+            SELECT id AS root, id FROM s WHERE valid_to IS NULL
+            UNION ALL
+            SELECT cur.root, u.id FROM unit u JOIN cur ON u.parent_id = cur.id
+            WHERE u.valid_to IS NULL AND u.id <> cur.id)""",
+        """per_grid AS (
+            SELECT grid_id, count(*) AS n FROM household
+            WHERE grid_id IS NOT NULL GROUP BY grid_id)""",
+        """hh AS (
+            SELECT cur.root AS id, coalesce(sum(per_grid.n), 0) AS n
+            FROM cur LEFT JOIN per_grid ON per_grid.grid_id = cur.id GROUP BY cur.root
+            UNION ALL
+            SELECT s.id, (SELECT count(*) FROM household h
+                          WHERE h.geom && s.geom AND ST_Covers(s.geom, h.geom))
+            FROM s WHERE s.valid_to IS NOT NULL)""",
+    ]
+
+
+def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shanghai", *,
+                   within: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The month's measures for every unit of ``level`` on the month's map (see the module
+    docstring), indexed by unit id (``unit_id``) in the order of :func:`units_as_of`.
+
+    Columns :data:`MEASURE_COLUMNS`: counts are ints (0 for quiet units), rates floats (NaN
+    with no denominator), ``closed_share_*`` as in
+    :func:`store.measures.closed_share_by_level`.  One statement.
+    """
+    period = month_period(month, tz)
+    prev = month_period(previous_month(month), tz)
+    ctes, params = _scope_ctes(level, within)
+    shares = ", ".join(
+        f"c.l{lv}::float8 / nullif(c.resolved, 0) AS closed_share_{name}"
+        for lv, name in LEVEL_NAMES.items())
+    ctes += [
+        _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
+                               "i.handling_level"),
+        f"""agg AS (
+            SELECT i.unit_id, i.received_at >= :start AS cur, count(*) AS n,
+                   {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()}
+            FROM inc i WHERE i.unit_id IS NOT NULL
+            GROUP BY 1, 2)""",
+        *_households_ctes(),
+    ]
+    sql = f"""{_with(ctes)}
+        SELECT s.id AS unit_id, s.code, s.name,
+               coalesce(c.n, 0) AS received,
+               coalesce(hh.n, 0) AS households,
+               coalesce(p.n, 0) AS prev_received,
+               coalesce(c.resolved, 0) AS resolved,
+               c.resolved::float8 / nullif(c.n, 0) AS resolution_rate,
+               c.on_time::float8 / nullif(c.resolved, 0) AS on_time_rate,
+               {shares}
+        FROM s
+             LEFT JOIN agg c ON c.unit_id = s.id AND c.cur
+             LEFT JOIN agg p ON p.unit_id = s.id AND NOT p.cur
+             LEFT JOIN hh ON hh.id = s.id
+        ORDER BY s.code, s.id"""
+    params.update(at=period.end, lo=prev.start, start=period.start, end=period.end)
+    with _connection(db) as conn:
+        _check_within(conn, within)
+        _no_jit(conn)
+        result = conn.execute(text(sql), params)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = frame.set_index("unit_id")
+    frame.index = frame.index.astype("int64")
+    for c in ("received", "households", "prev_received", "resolved"):
+        frame[c] = frame[c].astype("int64")
+    rates = ["resolution_rate", "on_time_rate",
+             *(f"closed_share_{name}" for name in LEVEL_NAMES.values())]
+    for c in rates:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    homes = frame["households"].where(frame["households"] > 0)
+    frame["per_1000"] = (frame["received"] * 1000 / homes).astype("float64")
+    before = frame["prev_received"].where(frame["prev_received"] > 0)
+    frame["change_pct"] = (100 * (frame["received"] - before) / before).astype("float64")
+    return frame[list(MEASURE_COLUMNS)]
+
+
+def grid_counts(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
+                within: tuple[int, int] | None = None) -> pd.Series:
+    """Incidents received in the month per grid on the month's map (0 for quiet grids),
+    attributed as in :func:`month_measures`; indexed by grid id in code order, for hot spots."""
+    period = month_period(month, tz)
+    ctes, params = _scope_ctes(GRID, within)
+    ctes += [_attributed_cte(GRID, "i.id"),
+             "agg AS (SELECT unit_id, count(*) AS n FROM inc "
+             "WHERE unit_id IS NOT NULL GROUP BY 1)"]
+    sql = f"""{_with(ctes)}
+        SELECT s.id, coalesce(agg.n, 0) FROM s LEFT JOIN agg ON agg.unit_id = s.id
+        ORDER BY s.code, s.id"""
+    params.update(at=period.end, lo=period.start, end=period.end)
+    with _connection(db) as conn:
+        _check_within(conn, within)
+        _no_jit(conn)
+        rows = conn.execute(text(sql), params).all()
+    index = pd.Index([int(r[0]) for r in rows], name="unit_id", dtype="int64")
+    return pd.Series([int(r[1]) for r in rows], index=index, name="count", dtype="int64")
+
+
+def top_categories(db: Bindable, level: int, month: str, tz: str = "Asia/Shanghai",
+                   n: int = 3, *, within: tuple[int, int] | None = None
+                   ) -> dict[int, list[tuple[str, int]]]:
+    """Per unit on the month's map (every one, quiet units with ``[]``), its ``n`` most
+    frequent incident categories of the month as ``(category, count)``, most first (ties by
+    category); attributed as in :func:`month_measures`."""
+    _positive(n)
+    period = month_period(month, tz)
+    ctes, params = _scope_ctes(level, within)
+    ctes += [_attributed_cte(level, "i.category"),
+             """ranked AS (
+                SELECT unit_id, category, n,
+                       row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
+                FROM (SELECT unit_id, category, count(*) AS n FROM inc
+                      WHERE unit_id IS NOT NULL GROUP BY 1, 2) c)"""]
+    sql = f"""{_with(ctes)}
+        SELECT s.id, r.category, r.n
+        FROM s LEFT JOIN ranked r ON r.unit_id = s.id AND r.k <= :n
+        ORDER BY s.code, s.id, r.k"""
+    params.update(at=period.end, lo=period.start, end=period.end, n=int(n))
+    out: dict[int, list[tuple[str, int]]] = {}
+    with _connection(db) as conn:
+        _check_within(conn, within)
+        _no_jit(conn)
+        for uid, category, count in conn.execute(text(sql), params):
+            items = out.setdefault(int(uid), [])
+            if category is not None:
+                items.append((category, int(count)))
+    return out
+
+
+def _positive(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+
+
+# --- the whole jurisdiction ------------------------------------------------------------------
+def top_categories_total(db: Bindable, month: str, tz: str = "Asia/Shanghai", n: int = 5, *,
+                         within: tuple[int, int] | None = None) -> list[tuple[str, int]]:
+    """The month's ``n`` most frequent categories over all non-duplicate incidents (also
+    unlocated ones, as :func:`headline`), most first, ties by category."""
+    _positive(n)
+    period = month_period(month, tz)
+    where, params = _within_sql(within)
+    sql = f"""
+        SELECT i.category, count(*) AS n FROM incident i
+        WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
+          AND {where}
+        GROUP BY i.category ORDER BY n DESC, i.category LIMIT :n"""
+    with _connection(db) as conn:
+        rows = conn.execute(text(sql), {**params, "start": period.start, "end": period.end,
+                                        "n": n}).all()
+    return [(c, int(k)) for c, k in rows]
+
+
+def _change_pct(now: int, before: int) -> float:
+    return 100.0 * (now - before) / before if before else math.nan
+
+
+def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
+             within: tuple[int, int] | None = None) -> dict:
+    """The month over the whole jurisdiction (or ``within`` one unit by its frozen ids), from
+    :func:`store.measures.jurisdiction_total`: all non-duplicate incidents, also those on no
+    map unit.
+
+    Keys: month, received, prev_received, change_pct, resolved, resolution_rate,
+    on_time_rate, closed_share_grid/village/town/county, escalations, households, per_1000,
+    units ({level: number of units on the month's map}).
+    """
+    period = month_period(month, tz)
+    prev = month_period(previous_month(month), tz)
+    where, where_params = _within_sql(within)
+    with _connection(db) as conn:
+        _check_within(conn, within)
+        _no_jit(conn)
+        total = measures.jurisdiction_total(conn, period, within=within)
+        before = int(conn.scalar(text(f"""
+            SELECT count(*) FROM incident i
+            WHERE i.received_at >= :start AND i.received_at < :end
+              AND i.duplicate_of IS NULL AND {where}"""),
+            {"start": prev.start, "end": prev.end, **where_params}))
+        levels = [lv for lv in LEVEL_NAMES if within is None or lv >= int(within[0])]
+        units = {}
+        for lv in sorted(levels):
+            ctes, params = _scope_ctes(lv, within)
+            units[lv] = int(conn.scalar(text(f"{_with(ctes)} SELECT count(*) FROM s"),
+                                        {**params, "at": period.end}))
+        if within is None:
+            homes = int(conn.scalar(text("SELECT count(*) FROM household")))
+        else:
+            ctes, params = _scope_ctes(int(within[0]), within)
+            ctes += _households_ctes()
+            homes = int(conn.scalar(text(f"{_with(ctes)} SELECT coalesce(sum(n), 0) FROM hh"),
+                                    {**params, "at": period.end}))
+    received = int(total["received"])
+    out = {
+        "month": month,
+        "received": received,
+        "prev_received": before,
+        "change_pct": _change_pct(received, before),
+        "resolved": int(total["resolved"]),
+        "resolution_rate": total["resolution_rate"],
+        "on_time_rate": total["on_time_rate"],
+        **{f"closed_share_{name}": total[f"closed_share_{name}"]
+           for name in LEVEL_NAMES.values()},
+        "escalations": int(total["escalations"]),
+        "households": homes,
+        "per_1000": received * 1000 / homes if homes else math.nan,
+        "units": units,
+    }
+    return out
+
+
+def trend(db: Bindable, month: str, tz: str = "Asia/Shanghai", months: int = 12, *,
+          within: tuple[int, int] | None = None) -> pd.DataFrame:
+    """One row per month for the ``months`` months ending at ``month``, oldest first:
+    month, received, resolved, resolution_rate, on_time_rate — over all non-duplicate
+    incidents, as :func:`headline` (0 and NaN for months without incidents)."""
+    _positive(months)
+    labels = [shift_month(month, k) for k in range(-months + 1, 1)]
+    first, last = month_period(labels[0], tz), month_period(month, tz)
+    where, params = _within_sql(within)
+    sql = f"""
+        SELECT to_char(a.m, 'YYYY-MM') AS month, a.received, a.resolved, a.on_time
+        FROM (SELECT date_trunc('month', i.received_at AT TIME ZONE :tz) AS m,
+                     count(*) AS received, {_RESOLVED} AS resolved, {_ON_TIME} AS on_time
+              FROM incident i
+              WHERE i.received_at >= :start AND i.received_at < :end
+                AND i.duplicate_of IS NULL AND {where}
+              GROUP BY 1) a"""
+    with _connection(db) as conn:
+        _no_jit(conn)
+        got = {r.month: r for r in conn.execute(text(sql), {
+            **params, "tz": tz, "start": first.start, "end": last.end})}
+    rows = []
+    for label in labels:
+        r = got.get(label)
+        n, done, on_time = (int(r.received), int(r.resolved), int(r.on_time)) if r \
+            else (0, 0, 0)
+        rows.append({"month": label, "received": n, "resolved": done,
+                     "resolution_rate": done / n if n else math.nan,
+                     "on_time_rate": on_time / done if done else math.nan})
+    frame = pd.DataFrame(rows, columns=list(TREND_COLUMNS))
+    return frame.astype({"received": "int64", "resolved": "int64",
+                         "resolution_rate": "float64", "on_time_rate": "float64"})
+
+
+__all__ = [
+    "MEASURE_COLUMNS", "TREND_COLUMNS", "grid_counts", "headline", "month_measures",
+    "month_period", "months_with_data", "previous_month", "shift_month", "top_categories",
+    "top_categories_total", "trend", "units_as_of",
+]
