@@ -13,6 +13,8 @@ from sqlalchemy.exc import OperationalError
 from dashboard import (
     api,
     geodata,
+    monthly,
+    monthly_callbacks,
     planner,
     planner_callbacks,
     planner_routes,
@@ -33,7 +35,8 @@ def _query(search: str | None) -> dict[str, str]:
 
 def render_page(settings: Settings, search: str | None, pathname: str | None = "/"
                 ) -> list[Any]:
-    """The command wall (``/``) or the planner (``/planner``) for the page's query (``lang``,
+    """The command wall (``/``), the planner (``/planner``) or the monthly map (``/monthly``)
+    for the page's query (``lang``,
     ``wall``, ``tour``; ``village`` for the planner), or an empty state that says what to do
     when there is no database or no unit yet."""
     query = _query(search)
@@ -48,6 +51,8 @@ def render_page(settings: Settings, search: str | None, pathname: str | None = "
         return [header, html.Div(t("db_down", lang), className="om-empty", id="empty-state")]
     if bounds is None:
         return [header, html.Div(t("no_units", lang), className="om-empty", id="empty-state")]
+    if (pathname or "/").rstrip("/").endswith("/monthly"):
+        return monthly.page(settings, lang, bounds)
     if (pathname or "/").rstrip("/").endswith("/planner"):
         village = query.get("village", "")
         return planner.page(settings, lang, bounds,
@@ -91,6 +96,8 @@ def create_app(settings: Settings) -> Dash:
 
     wall_callbacks.register(app, settings)
     planner_callbacks.register(app, settings)
+    monthly_callbacks.register(app, settings)
+    monthly_callbacks.register_routes(app.server, settings)
     planner_routes.register(app.server, settings)
     geodata.register(app.server, settings)
     wall_routes.register(app.server, settings)

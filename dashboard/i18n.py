@@ -182,6 +182,38 @@ TEXT.update({
                    "en": "Select at least two neighbouring grids."},
 })
 
+# The monthly situation page (/monthly).
+TEXT.update({
+    "m_title": {"zh": "月度态势图", "en": "Monthly situation map"},
+    "m_to_monthly": {"zh": "月度态势", "en": "Monthly map"},
+    "m_month": {"zh": "选择月份", "en": "Month"},
+    "m_kpi_received": {"zh": "本月受理", "en": "Received"},
+    "m_kpi_resolution_rate": {"zh": "办结率", "en": "Resolution rate"},
+    "m_kpi_on_time_rate": {"zh": "按期办结率", "en": "On time"},
+    "m_kpi_closed_share_grid": {"zh": "网格内办结", "en": "Closed in grid"},
+    "m_kpi_closed_share_village": {"zh": "村（社区）内办结", "en": "Closed in village"},
+    "m_kpi_closed_share_town": {"zh": "乡镇（街道）内办结", "en": "Closed in town"},
+    "m_kpi_new_hot_spots": {"zh": "新增热点网格", "en": "New hot-spot grids"},
+    "m_vs_last": {"zh": "环比", "en": "vs last month"},
+    "m_trend": {"zh": "近 12 个月", "en": "Last 12 months"},
+    "m_unit": {"zh": "单元详情", "en": "Unit"},
+    "m_click_unit": {"zh": "点击地图上的单元查看其数字与主要事件类别。",
+                     "en": "Click a unit on the map for its numbers and top categories."},
+    "m_narrative": {"zh": "本月综述", "en": "Summary"},
+    "m_hot": {"zh": "热点（Getis-Ord Gi*）", "en": "Hot spots (Getis-Ord Gi*)"},
+    "m_show_hot": {"zh": "显示热点", "en": "Show hot spots"},
+    "m_no_data": {"zh": "这个月没有事件数据。", "en": "No incidents in this month."},
+    "m_no_months": {"zh": "尚无事件数据：载入示例数据或导入事件后再来。",
+                    "en": "No incident data yet: load the demo or import incidents first."},
+    "m_top": {"zh": "主要事件类别", "en": "Top categories"},
+    "m_hot_new": {"zh": "新增", "en": "new"},
+    "m_hot_none": {"zh": "本月没有统计显著的热点。", "en": "No significant hot spot this month."},
+    "m_received": {"zh": "受理", "en": "received"},
+    "m_resolved": {"zh": "办结", "en": "resolved"},
+    "m_households": {"zh": "户", "en": "households"},
+    "m_export": {"zh": "导出", "en": "Export"},
+})
+
 # geo.planning.KINDS: what a saved boundary change was.
 PLAN_KIND_LABELS = {"edit": ("调整边界", "boundary edit"), "split": ("分割", "split"),
                     "merge": ("合并", "merge"), "create": ("新建", "new grid"),

@@ -21,7 +21,7 @@ MIMETYPE = {"geojson": "application/geo+json", "gpkg": "application/geopackage+s
 
 def register(server: Flask, settings: Settings) -> None:
     @server.route("/planner/export")
-    def _export() -> Response:
+    def _planner_export() -> Response:
         from loaders import planner_files
 
         fmt = request.args.get("format", "geojson").lower()

@@ -142,6 +142,8 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
                    className="om-button",
                    href=f"?lang={lang}" if wall else f"?lang={lang}&wall=1&tour=1"),
             html.Button(t("fullscreen", lang), id="fullscreen", className="om-button"),
+            html.A(t("m_to_monthly", lang), href=f"/monthly?lang={lang}", id="to-monthly",
+                   className="om-button"),
             html.A(t("p_to_planner", lang), href=f"/planner?lang={lang}", id="to-planner",
                    className="om-button"),
             html.A(t("lang_switch", lang), href=f"?lang={other}{query}", className="om-lang",

@@ -7,6 +7,9 @@
     onemap plan export FILE [--format geojson|gpkg|shp] [--within CODE]   grids for QGIS
     onemap plan import FILE [--dry-run] [--actor NAME] [--effective DATE]  edited grids back
     onemap plan grid-at LON LAT [--date YYYY-MM-DD]   the grid that held a point on a day
+    onemap export monthly [--month YYYY-MM] [--level county|town|village|grid]
+                  [--format html|png|pdf] [--out PATH] [--within CODE] [--measure M]
+                                             the monthly situation map, offline HTML/PNG/PDF
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
     onemap stop                              stop the dashboard and the embedded cluster
 """
@@ -36,10 +39,11 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
     start_server(settings)
     if args.for_tests:
-        from onemap.system import ensure_browser
+        from onemap.system import ensure_browser, ensure_pdf_tools
 
         ensure_browser()
-        _say("database server and browser ready for the tests")
+        ensure_pdf_tools()
+        _say("database server, browser and PDF tools ready for the tests")
         return 0
     engine = prepare_database(settings, demo=not args.no_demo)
     from store import repository
@@ -201,6 +205,71 @@ def _register_plan(sub: Any) -> None:
     plan.set_defaults(func=cmd_plan)
 
 
+# --- export --------------------------------------------------------------------------------
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The monthly situation map as an offline HTML, a 1920×1080 PNG or a one-page PDF.
+
+    Exit status: 0 written; 2 refused (a month without incidents, a bad month or level, an
+    unknown --within code) or the browser failed — with the reason on stderr."""
+    from sqlalchemy import text
+
+    from reports import export as ex
+    from reports import monthly as rm
+    from store import monthly as sm
+
+    engine = _plan_engine(settings)
+    level = rm.parse_level(args.level)
+    month = args.month
+    if month is None:
+        months = sm.months_with_data(engine, settings.timezone)
+        if not months:
+            raise rm.ReportError("The database holds no incidents, so there is no month to "
+                                 "report (load some with `onemap demo` or `onemap load "
+                                 "incidents`).")
+        month = months[0]
+    within = None
+    scope_name = None
+    if args.within:
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT level, id, name FROM unit WHERE code = :c AND valid_to IS NULL "
+                "ORDER BY level LIMIT 1"), {"c": args.within}).first()
+        if row is None:
+            raise rm.ReportError(f"No current unit has the code {args.within!r} (--within).")
+        if int(row.level) > level:
+            raise rm.ReportError(f"--within {args.within} is a unit below the map level "
+                                 f"{args.level}; pick a unit at that level or above.")
+        within, scope_name = (int(row.level), int(row.id)), str(row.name)
+    report = rm.build(engine, month, level, settings, within=within, require_data=True)
+    out = args.out or (settings.var_path / "exports"
+                       / f"monthly-{report.month}-{rm.LEVEL_EN[level]}.{args.format}")
+    path = ex.export(report, args.format, out, settings, measure=args.measure,
+                     scope_name=scope_name)
+    _say(f"{report.title_zh}: wrote {path}")
+    return 0
+
+
+def _register_export(sub: Any) -> None:
+    export = sub.add_parser("export", help="offline exports: the monthly situation map")
+    kinds = export.add_subparsers(dest="kind", required=True)
+    monthly = kinds.add_parser("monthly", help="a month's map as HTML (no network needed), "
+                                               "PNG 1920×1080 or a one-page A4 PDF")
+    monthly.add_argument("--month", default=None, metavar="YYYY-MM",
+                         help="local calendar month (default: the newest with incidents)")
+    monthly.add_argument("--level", choices=["county", "town", "village", "grid"],
+                         default="town", help="units to colour (default town)")
+    monthly.add_argument("--format", choices=["html", "png", "pdf"], default="html")
+    monthly.add_argument("--out", type=Path, default=None,
+                         help="file to write (default var/exports/monthly-<month>-<level>.<ext>)")
+    monthly.add_argument("--within", default=None, metavar="CODE",
+                         help="only this unit (e.g. a county's code) and what lies below it")
+    monthly.add_argument("--measure", default="received",
+                         choices=["received", "per_1000", "change_pct", "resolution_rate",
+                                  "on_time_rate", "closed_share_grid"],
+                         help="what colours the units (default received)")
+    monthly.set_defaults(func=cmd_export)
+
+
 # --- serve / stop --------------------------------------------------------------------------
 def _pidfile(settings: Settings) -> Path:
     """One pid file per port, so a test server never collides with the developer's."""
@@ -296,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_intake(sub)
 
     _register_plan(sub)
+
+    _register_export(sub)
 
     serve = sub.add_parser("serve", help="serve the dashboard (foreground)")
     serve.add_argument("--host", default=None)

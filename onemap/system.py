@@ -74,3 +74,17 @@ def ensure_browser() -> str:
         raise SetupError("Chromium is needed for the page tests and was not found. "
                          "Run: sudo apt-get install chromium fonts-noto-cjk")
     return path
+
+
+def ensure_pdf_tools() -> dict[str, str]:
+    """Make sure poppler's ``pdftoppm``, ``pdftotext`` and ``pdfinfo`` are present (the tests
+    of the monthly PDF export read the PDF back with them); return their paths by name."""
+    tools = ("pdftoppm", "pdftotext", "pdfinfo")
+    if not all(shutil.which(t) for t in tools) and shutil.which("apt-get"):
+        apt_install(["poppler-utils"], "poppler-utils (pdftoppm, pdftotext) for the PDF tests",
+                    manual_hint="Run: sudo apt-get install poppler-utils")
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        raise SetupError(f"{', '.join(missing)} (from poppler-utils) are needed to check the "
+                         "PDF exports and were not found. Run: sudo apt-get install poppler-utils")
+    return {t: shutil.which(t) or t for t in tools}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 def in_force_sql(alias: str = "", at: str = ":at", *, just_before: bool = False) -> str:
     """SQL that is true for the ``unit`` rows (table alias ``alias``; none: the table is named
-    ``unit``) in force at ``at`` (an SQL expression).  ``just_before``: in force in the last instant before ``at`` — a month's
-    map, drawn as the month ended (a change effective at midnight on the 1st belongs to the
-    next month)."""
+    ``unit``) in force at ``at`` (an SQL expression).  ``just_before``: in force in the last
+    instant before ``at`` — a month's map, drawn as the month ended (a change effective at
+    midnight on the 1st belongs to the next month)."""
     a = f"{alias}." if alias else "unit."  # qualified: unit_change has an id column too
     started = "<" if just_before else "<="
     ends = ">=" if just_before else ">"

@@ -1,0 +1,338 @@
+"""The monthly page's callbacks and routes: one :class:`reports.monthly.MonthlyReport` per
+month and level (cached), its units by URL, colours through ``hideout``, exports.
+
+The page, the HTML/PNG/PDF exports and ``onemap export monthly`` all read the same report,
+so a leader sees the same numbers everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from dash import Dash, Input, Output, State, html
+from dash.exceptions import PreventUpdate
+from flask import Flask, Response, jsonify, request, send_file
+from sqlalchemy import Engine, text
+
+from dashboard import geodata
+from dashboard import monthly_view as mv
+from dashboard.i18n import t
+from dashboard.monthly import EMPTY, KPIS
+from geo.catalog import CATEGORY_BY_CODE
+from geo.simplify import simplify_coverage, tolerance_for_zoom
+from onemap.errors import OneMapError
+from onemap.settings import Settings
+from store import wall as db_wall
+from store.engine import database_url, get_engine
+
+CACHE_SIZE = 12
+LEVEL_ZOOM = {0: 9, 1: 10, 2: 11, 3: 12}  # the zoom whose detail each level is drawn at
+
+
+class ReportCache:
+    """The last few reports, keyed by month, level and what the data looked like (the units'
+    signature and the newest incident change), so a measure switch or a click costs nothing
+    and a new report or a boundary save shows up."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self.size = size
+
+    def get(self, engine: Engine, settings: Settings, month: str, level: int) -> Any:
+        from reports import monthly as report_module
+
+        with engine.connect() as conn:
+            stamp = conn.scalar(text("SELECT max(updated_at) FROM incident"))
+        key = (month, int(level), tuple(db_wall.units_signature(engine)), stamp)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        report = report_module.build(engine, month, int(level), settings)
+        with self._lock:
+            self._items[key] = report
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return report
+
+
+REPORTS = ReportCache()
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _kind(key: str) -> str:
+    return "per_1000" if key == "per_1000" else mv.BY_KEY[key].kind
+
+
+def _category(code: str, lang: str) -> str:
+    cat = CATEGORY_BY_CODE.get(code)
+    return (cat.en if lang == "en" else cat.zh) if cat else code
+
+
+def _tip(row: Any, lang: str) -> str:
+    """The unit's numbers for its tooltip (preformatted: the browser only shows them)."""
+    parts = [f"{t('m_received', lang)} {mv.fmt(_finite(row['received']), 'count')} "
+             f"({t('m_vs_last', lang)} {mv.fmt(_finite(row['change_pct']), 'change')})",
+             f"{mv.label(mv.BY_KEY['per_1000'], lang)} "
+             f"{mv.fmt(_finite(row['per_1000']), 'per_1000')}",
+             f"{mv.label(mv.BY_KEY['resolution_rate'], lang)} "
+             f"{mv.fmt(_finite(row['resolution_rate']), 'rate')} · "
+             f"{mv.label(mv.BY_KEY['on_time_rate'], lang)} "
+             f"{mv.fmt(_finite(row['on_time_rate']), 'rate')}"]
+    return "<br>".join(parts)
+
+
+def register(app: Dash, settings: Settings) -> None:
+    """Attach the monthly page's callbacks to ``app``."""
+    tz = settings.timezone
+    datum = settings.basemap_datum
+
+    def engine() -> Engine:
+        return get_engine(database_url(settings))
+
+    @app.callback(Output("m-month", "options"), Output("m-month", "value"),
+                  Output("m-empty", "children"), Output("m-empty", "style"),
+                  Input("lang", "data"))
+    def _months(lang):
+        from store import monthly as store_monthly
+
+        months = store_monthly.months_with_data(engine(), tz)
+        if not months:
+            return [], None, t("m_no_months", lang), {"display": "block"}
+        this_month = datetime.now(ZoneInfo(tz)).strftime("%Y-%m")
+        # The last complete month is what a monthly report is about; the running one is
+        # there too, for a look at where it stands.
+        default = months[1] if months[0] == this_month and len(months) > 1 else months[0]
+        options = [{"label": mv.month_label(m, lang), "value": m} for m in months]
+        return options, default, None, {"display": "none"}
+
+    @app.callback(Output("m-units", "url"), Output("m-hot", "data"),
+                  Output("m-trend", "figure"), Output("m-narrative", "children"),
+                  Output("m-hot-list", "children"), Output("m-exports", "children"),
+                  *[Output(f"m-kpi-{k}", "children") for k in KPIS],
+                  *[Output(f"m-kpi-{k}-sub", "children") for k in KPIS],
+                  Input("m-month", "value"), Input("m-level", "value"),
+                  Input("m-show-hot", "value"), State("lang", "data"))
+    def _report(month, level, show_hot, lang):
+        if not month:
+            raise PreventUpdate
+        report = REPORTS.get(engine(), settings, month, int(level))
+        query = urlencode({"month": month, "level": int(level)})
+        h = report.headline
+        values = {
+            "received": mv.fmt(_finite(h.get("received")), "count"),
+            "resolution_rate": mv.fmt(_finite(h.get("resolution_rate")), "rate"),
+            "on_time_rate": mv.fmt(_finite(h.get("on_time_rate")), "rate"),
+            "closed_share_grid": mv.fmt(_finite(h.get("closed_share_grid")), "rate"),
+            "closed_share_village": mv.fmt(_finite(h.get("closed_share_village")), "rate"),
+            "closed_share_town": mv.fmt(_finite(h.get("closed_share_town")), "rate"),
+            "new_hot_spots": str(int(report.hotspots["new"].sum()))
+            if len(report.hotspots) else "0",
+        }
+        subs = {k: "" for k in KPIS}
+        change = mv.fmt(_finite(h.get("change_pct")), "change")
+        subs["received"] = f"{t('m_vs_last', lang)} {change}"
+        hot_total = int(report.hotspots["hot"].sum()) if len(report.hotspots) else 0
+        subs["new_hot_spots"] = f"/ {hot_total}"
+        hot = _hot_features(report, datum) if show_hot else EMPTY
+        exports = [html.Span(t("m_export", lang))] + [
+            html.A(label, className="om-button om-small", download="",
+                   href=f"/monthly/export?{query}&format={fmt}", id=f"m-export-{fmt}")
+            for fmt, label in (("html", "HTML"), ("png", "PNG"), ("pdf", "PDF"))]
+        return (f"/monthly/units.geojson?{query}", hot, _trend_figure(report, lang),
+                [html.P(s) for s in report.narrative], _hot_list(report, lang), exports,
+                *[values[k] for k in KPIS], *[subs[k] for k in KPIS])
+
+    @app.callback(Output("m-units", "hideout"), Output("m-legend", "children"),
+                  Input("m-month", "value"), Input("m-level", "value"),
+                  Input("m-measure", "value"), State("lang", "data"))
+    def _colours(month, level, key, lang):
+        if not month:
+            raise PreventUpdate
+        report = REPORTS.get(engine(), settings, month, int(level))
+        measure = mv.BY_KEY[key]
+        units = report.units
+        raw = {str(int(i)): _finite(x) for i, x in zip(units["id"], units[key], strict=True)}
+        limits, colours = mv.classes(list(raw.values()), measure)
+        tips = {str(int(r["id"])): _tip(r, lang) for _, r in units.iterrows()}
+        hideout = {"values": raw, "limits": limits, "colours": colours, "noData": "#3a4657",
+                   "level": int(level), "measure": key, "tips": tips}
+        legend = [html.Div(f"{mv.label(measure, lang)} · {mv.month_label(month, lang)}",
+                           className="om-legend-title", id="m-legend-title"),
+                  *[html.Div(className="om-legend-row", children=[
+                      html.Span(className="om-swatch om-fill", style={"background": c}),
+                      html.Span(text_)]) for c, text_ in mv.legend_rows(limits, colours, measure)]]
+        return hideout, legend
+
+    @app.callback(Output("m-unit", "children"),
+                  Input("m-units", "n_clicks"), State("m-units", "clickData"),
+                  State("m-month", "value"), State("m-level", "value"), State("lang", "data"),
+                  prevent_initial_call=True)
+    def _unit(_n, click, month, level, lang):
+        if not click or "properties" not in click or not month:
+            raise PreventUpdate
+        report = REPORTS.get(engine(), settings, month, int(level))
+        uid = int(click["properties"]["id"])
+        rows = report.units[report.units["id"] == uid]
+        if rows.empty:
+            raise PreventUpdate
+        row = rows.iloc[0]
+        numbers = [(mv.label(m, lang), mv.fmt(_finite(row[m.key]), _kind(m.key)))
+                   for m in mv.MEASURES]
+        numbers.append((t("m_households", lang), mv.fmt(_finite(row["households"]), "count")))
+        top = list(row["top_categories"] or [])
+        return html.Div(id="m-unit-detail", children=[
+            html.B(f"{row['name']} ({row['code']})"),
+            html.Table(className="om-impact", children=[html.Tbody([
+                html.Tr([html.Td(k), html.Td(val)]) for k, val in numbers])]),
+            html.H4(t("m_top", lang)),
+            html.Ol([html.Li(f"{_category(code, lang)} · {n}") for code, n in top],
+                    id="m-unit-top") if top else html.P("–"),
+        ])
+
+
+def _hot_features(report: Any, datum: str) -> dict[str, Any]:
+    spots = report.hotspots
+    if not len(spots):
+        return EMPTY
+    spots = spots[spots["confidence"] != 0]
+    features = []
+    for r in spots.itertuples():
+        features.append({"type": "Feature", "properties": {
+            "id": int(r.id), "code": r.code, "name": r.name, "count": int(r.count),
+            "z": float(r.z), "confidence": int(r.confidence), "new": bool(r.new)},
+            "geometry": geodata.shift_geojson(shapely.to_geojson(r.geometry), datum)})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _hot_list(report: Any, lang: str) -> list[Any]:
+    spots = report.hotspots
+    hot = spots[spots["hot"]] if len(spots) else spots
+    out: list[Any] = [html.P(report.hotspot_method, className="om-muted om-small-text")]
+    if not len(hot):
+        return [*out, html.P(t("m_hot_none", lang), className="om-muted")]
+    hot = hot.sort_values(["new", "z"], ascending=[False, False])
+    items = [html.Li([html.B(r.name), f" · {int(r.count)} · z={r.z:.2f}",
+                      html.Span(f" {t('m_hot_new', lang)}", className="om-warn") if r.new
+                      else ""]) for r in hot.head(20).itertuples()]
+    return [*out, html.Ul(items, className="om-list", id="m-hot-items")]
+
+
+def _trend_figure(report: Any, lang: str) -> dict[str, Any]:
+    trend = report.trend
+    months = [mv.month_label(m, lang).replace("年", "-").replace("月", "") if lang == "zh"
+              else m for m in trend["month"]]
+    return {
+        "data": [
+            {"type": "bar", "x": months, "y": [int(x) for x in trend["received"]],
+             "name": t("m_received", lang), "marker": {"color": "#4fc3f7"}},
+            {"type": "scatter", "mode": "lines+markers", "x": months,
+             "y": [None if _finite(x) is None else round(float(x) * 100, 1)
+                   for x in trend["resolution_rate"]],
+             "name": mv.label(mv.BY_KEY["resolution_rate"], lang) + " %", "yaxis": "y2",
+             "line": {"color": "#a5d6a7"}},
+        ],
+        "layout": {
+            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": "#e6edf7", "size": 12}, "margin": {"l": 40, "r": 40, "t": 10,
+                                                                   "b": 40},
+            "legend": {"orientation": "h", "y": -0.25}, "bargap": 0.25,
+            "yaxis": {"gridcolor": "#1f3b63"},
+            "yaxis2": {"overlaying": "y", "side": "right", "range": [0, 100],
+                       "showgrid": False},
+        },
+    }
+
+
+def register_routes(server: Flask, settings: Settings) -> None:
+    """``/monthly/units.geojson`` (the month's units, simplified, without numbers) and
+    ``/monthly/export`` (the report as HTML, PNG or PDF)."""
+    datum = settings.basemap_datum
+    shapes: OrderedDict[tuple, bytes] = OrderedDict()
+    lock = threading.Lock()
+
+    def _args() -> tuple[str, int]:
+        month = request.args.get("month", "")
+        level = request.args.get("level", "1")
+        if len(month) != 7 or not month[:4].isdigit() or not month[5:].isdigit() \
+                or not level.isdigit() or int(level) not in mv.LEVEL_KEYS:
+            raise OneMapError("month=YYYY-MM and level=0..3 are required")
+        return month, int(level)
+
+    @server.route("/monthly/units.geojson")
+    def _monthly_units() -> Response:
+        try:
+            month, level = _args()
+            engine = get_engine(database_url(settings))
+            report = REPORTS.get(engine, settings, month, level)
+        except OneMapError as exc:
+            return jsonify(error=exc.user_msg), 400
+        key = (month, level, id(report))
+        with lock:
+            body = shapes.get(key)
+        if body is None:
+            body = _units_body(report, level, datum)
+            with lock:
+                shapes[key] = body
+                while len(shapes) > CACHE_SIZE:
+                    shapes.popitem(last=False)
+        return Response(body, mimetype="application/geo+json")
+
+    @server.route("/monthly/export")
+    def _monthly_export() -> Response:
+        from reports import export
+
+        try:
+            month, level = _args()
+            fmt = request.args.get("format", "html")
+            if fmt not in ("html", "png", "pdf"):
+                raise OneMapError("format must be html, png or pdf")
+            engine = get_engine(database_url(settings))
+            report = REPORTS.get(engine, settings, month, level)
+            with tempfile.TemporaryDirectory(prefix="onemap-monthly-") as tmp:
+                path = Path(tmp) / f"monthly-{month}-{mv.LEVEL_KEYS[level]}.{fmt}"
+                getattr(export, f"to_{fmt}")(report, path, settings)
+                data = io.BytesIO(path.read_bytes())
+        except OneMapError as exc:
+            return jsonify(error=exc.user_msg), 400
+        mimetype = {"html": "text/html", "png": "image/png", "pdf": "application/pdf"}[fmt]
+        return send_file(data, mimetype=mimetype, as_attachment=True, download_name=path.name)
+
+
+def _units_body(report: Any, level: int, datum: str) -> bytes:
+    """The month's units, simplified for the level's zoom (shared edges stay shared)."""
+    units = report.units
+    geoms = np.asarray(units.geometry.values, dtype=object)
+    if len(geoms):
+        _, y0, _, y1 = units.total_bounds
+        tol = tolerance_for_zoom(LEVEL_ZOOM[level], float((y0 + y1) / 2))
+        try:
+            geoms = simplify_coverage(geoms, tol)
+        except OneMapError:  # not a valid coverage: polygon by polygon
+            geoms = shapely.simplify(geoms, tol, preserve_topology=True)
+    features = [{"type": "Feature", "properties": {
+        "id": int(i), "code": c, "name": n, "level": level},
+        "geometry": geodata.shift_geojson(shapely.to_geojson(g), datum)}
+        for i, c, n, g in zip(units["id"], units["code"], units["name"], geoms, strict=True)]
+    return json.dumps({"type": "FeatureCollection", "features": features},
+                      ensure_ascii=False, separators=(",", ":")).encode()
+

@@ -1,0 +1,1 @@
+"""Tests of the monthly situation reports and their offline exports (#8)."""
