@@ -483,18 +483,20 @@ def trend(db: Bindable, month: str, tz: str = "Asia/Shanghai", months: int = 12,
     labels = [shift_month(month, k) for k in range(-months + 1, 1)]
     first, last = month_period(labels[0], tz), month_period(month, tz)
     where, params = _within_sql(within)
+    # Bucket by the months' own (tz-aware) boundaries: width_bucket on the timestamps is about
+    # twice as fast as converting every row to local time and truncating it.
+    bounds = [month_period(label, tz).start for label in labels]
     sql = f"""
-        SELECT to_char(a.m, 'YYYY-MM') AS month, a.received, a.resolved, a.on_time
-        FROM (SELECT date_trunc('month', i.received_at AT TIME ZONE :tz) AS m,
-                     count(*) AS received, {_RESOLVED} AS resolved, {_ON_TIME} AS on_time
-              FROM incident i
-              WHERE i.received_at >= :start AND i.received_at < :end
-                AND i.duplicate_of IS NULL AND {where}
-              GROUP BY 1) a"""
+        SELECT width_bucket(i.received_at, CAST(:bounds AS timestamptz[])) AS k,
+               count(*) AS received, {_RESOLVED} AS resolved, {_ON_TIME} AS on_time
+        FROM incident i
+        WHERE i.received_at >= :start AND i.received_at < :end
+          AND i.duplicate_of IS NULL AND {where}
+        GROUP BY 1"""
     with _connection(db) as conn:
         _no_jit(conn)
-        got = {r.month: r for r in conn.execute(text(sql), {
-            **params, "tz": tz, "start": first.start, "end": last.end})}
+        got = {labels[int(r.k) - 1]: r for r in conn.execute(text(sql), {
+            **params, "bounds": bounds, "start": first.start, "end": last.end})}
     rows = []
     for label in labels:
         r = got.get(label)
