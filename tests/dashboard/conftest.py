@@ -12,13 +12,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from onemap.system import ensure_browser
 from store import api_keys
 from tests.helpers import free_port, fresh_demo_database, sibling_database
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
@@ -84,14 +79,3 @@ def wall_url(wall_engine: Engine, wall_db_url: str) -> Iterator[str]:
     proc, url = serve(wall_db_url, ONEMAP_ESCALATE_EVERY="0")
     yield url
     stop(proc)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = ensure_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()

@@ -10,13 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from onemap.settings import Settings
-from onemap.system import ensure_browser
 from tests.helpers import fresh_demo_database, sibling_database
-
-# as tests/dashboard/conftest.py: no background traffic of Chromium's own
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -57,14 +51,3 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def offline_settings(settings: Settings) -> Settings:
     """No basemap: the exported files must need nothing from the network."""
     return settings.with_(basemap_url="")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = ensure_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
