@@ -48,6 +48,7 @@ class ReportCache:
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._building: dict[tuple, threading.Lock] = {}
         self.size = size
 
     def get(self, engine: Engine, settings: Settings, month: str, level: int) -> Any:
@@ -60,11 +61,19 @@ class ReportCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        report = report_module.build(engine, month, int(level), settings)
-        with self._lock:
-            self._items[key] = report
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            # A page asks for its report from three requests at once (numbers, colours,
+            # shapes): one builds it, the others wait for that one instead of building too.
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            report = report_module.build(engine, month, int(level), settings)
+            with self._lock:
+                self._items[key] = report
+                self._building.pop(key, None)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
         return report
 
 

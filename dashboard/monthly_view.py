@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboard import view as v
+from reports.measures import class_limits
 
 LEVEL_KEYS = {0: "county", 1: "town", 2: "village", 3: "grid"}
 DEFAULT_LEVEL = 1
@@ -36,8 +37,7 @@ MEASURES = (
 )
 BY_KEY = {m.key: m for m in MEASURES}
 
-# Change from last month: blue falls, grey steady, red rises (percent, upper limits).
-CHANGE_LIMITS = [-20.0, -5.0, 5.0, 20.0, 1e12]
+# Change from last month: blue falls, grey steady, red rises.
 CHANGE_COLOURS = ["#1e88e5", "#90caf9", "#b0bec5", "#f8961e", "#d62828"]
 
 
@@ -46,14 +46,13 @@ def label(measure: Measure, lang: str) -> str:
 
 
 def classes(values: Sequence[float | None], measure: Measure) -> tuple[list[float], list[str]]:
-    """Upper class limits and colours: quantiles for counts, fifths for rates (red = low, so
-    red always means "look here"), fixed steps for the change."""
-    if measure.kind == "change":
-        return CHANGE_LIMITS, CHANGE_COLOURS
+    """Upper class limits (:func:`reports.measures.class_limits`, as in the exports) and the
+    screen's colours (for rates red = low, so red always means "look here")."""
+    limits = class_limits(values, measure.kind)
+    if measure.kind == "change":  # JSON has no infinity: the top class is open-ended anyway
+        return [x if math.isfinite(x) else 1e12 for x in limits], CHANGE_COLOURS
     if measure.kind == "rate":
-        limits = [0.2, 0.4, 0.6, 0.8, 1.0]
         return limits, list(v.RAMP_GOOD_HIGH)
-    limits = v.breaks(list(values), "incidents")
     return limits, v.colours_for("incidents", len(limits))
 
 

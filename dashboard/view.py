@@ -113,29 +113,11 @@ def filters_from(categories: Iterable[str] | None = None, severities: Iterable[s
 
 def breaks(values: Sequence[float | None], measure: str, classes: int = 5) -> list[float]:
     """Upper class limits for a choropleth: fixed fifths for rates (comparable across days and
-    drills), rounded quantiles for counts so each colour holds a similar number of units."""
-    if measure in RATE_MEASURES:
-        return [0.2, 0.4, 0.6, 0.8, 1.0][:classes]
-    finite = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))
-    if not finite or finite[-1] <= 0:
-        return [1.0]
-    limits: list[float] = []
-    for k in range(1, classes + 1):
-        q = finite[min(len(finite) - 1, math.ceil(k * len(finite) / classes) - 1)]
-        q = _nice(q)
-        if not limits or q > limits[-1]:
-            limits.append(q)
-    if limits[-1] < finite[-1]:
-        limits.append(_nice(finite[-1]))
-    return limits
+    drills), rounded quantiles for counts so each colour holds a similar number of units —
+    the rule of the monthly maps too (:func:`reports.measures.class_limits`)."""
+    from reports.measures import class_limits
 
-
-def _nice(value: float) -> float:
-    """Round a class limit up to 2 significant figures so the legend reads cleanly."""
-    if value <= 0:
-        return 0.0
-    magnitude = 10 ** (math.floor(math.log10(value)) - 1)
-    return math.ceil(value / magnitude) * magnitude
+    return class_limits(values, "rate" if measure in RATE_MEASURES else "count", classes)
 
 
 def colours_for(measure: str, n: int) -> list[str]:

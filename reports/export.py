@@ -41,6 +41,7 @@ from branca.element import Element
 from onemap.errors import OneMapError
 from onemap.settings import PROJECT_ROOT, Settings
 from reports import narrative as nv
+from reports.measures import CHANGE_LIMITS, class_limits
 from reports.monthly import MonthlyReport
 
 LEAFLET_VERSION = "1.9.4"
@@ -64,7 +65,7 @@ class ExportError(OneMapError):
 SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
 DIVERGING = ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b")
-CHANGE_BREAKS = (-20.0, -5.0, 5.0, 20.0)  # % change: fixed, so months compare
+CHANGE_BREAKS = CHANGE_LIMITS  # % change: fixed, so months compare
 
 MEASURES: dict[str, dict[str, Any]] = {
     "received": {"zh": "受理事件数（件）", "kind": "count", "palette": SEQUENTIAL},
@@ -89,25 +90,10 @@ def _fmt(value: Any, kind: str) -> str:
 
 
 def class_breaks(values: Sequence[float], kind: str, classes: int = 5) -> list[float]:
-    """Upper limits of the colour classes (the last is the maximum).
-
-    Changes use fixed limits (±5 %, ±20 %) so two months read alike; the rest use quantiles,
-    rounded to whole numbers for counts, merged when equal (a skewed month gets fewer classes).
-    """
-    if kind == "change":
-        return [*CHANGE_BREAKS, math.inf]
-    vals = np.asarray([v for v in values if not nv._missing(v)], dtype=float)
-    if not len(vals):
-        return []
-    qs = np.quantile(vals, np.linspace(0, 1, classes + 1)[1:])
-    if kind == "count":
-        qs = np.ceil(qs)
-    elif kind == "rate":
-        qs = np.round(qs, 3)
-    else:
-        qs = np.round(qs, 1)
-    qs[-1] = max(qs[-1], vals.max())
-    return sorted(set(float(q) for q in qs))
+    """Upper limits of the colour classes — the page's rule
+    (:func:`reports.measures.class_limits`), so screen and paper show the same classes."""
+    return class_limits(values, "change" if kind == "change" else "rate" if kind == "rate"
+                        else "count", classes)
 
 
 def colour_for(value: Any, breaks: list[float], palette: Sequence[str]) -> str:
