@@ -295,7 +295,8 @@ def register_routes(server: Flask, settings: Settings) -> None:
             report = REPORTS.get(engine, settings, month, level)
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
-        key = (month, level, id(report))
+        # Shapes depend on the boundaries only: a report rebuilt for a new incident reuses them.
+        key = (month, level, tuple(db_wall.units_signature(engine)))
         with lock:
             body = shapes.get(key)
         if body is None:
