@@ -30,7 +30,7 @@ from dashboard import monthly_view as mv
 from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
 from geo.catalog import CATEGORY_BY_CODE
-from geo.simplify import simplify_coverage, tolerance_for_zoom
+from geo.simplify import simplify_layer, tolerance_for_zoom
 from onemap.errors import OneMapError
 from onemap.settings import Settings
 from store import wall as db_wall
@@ -335,10 +335,7 @@ def _units_body(report: Any, level: int, datum: str) -> bytes:
     if len(geoms):
         _, y0, _, y1 = units.total_bounds
         tol = tolerance_for_zoom(LEVEL_ZOOM[level], float((y0 + y1) / 2))
-        try:
-            geoms = simplify_coverage(geoms, tol)
-        except OneMapError:  # not a valid coverage: polygon by polygon
-            geoms = shapely.simplify(geoms, tol, preserve_topology=True)
+        geoms = simplify_layer(geoms, tol)
     features = [{"type": "Feature", "properties": {
         "id": int(i), "code": c, "name": n, "level": level},
         "geometry": geodata.shift_geojson(shapely.to_geojson(g), datum)}

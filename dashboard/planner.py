@@ -20,7 +20,6 @@ from dashboard.i18n import t
 from onemap.settings import Settings
 
 EMPTY = {"type": "FeatureCollection", "features": []}
-TOOLS = ("edit", "redraw", "split", "merge", "create", "suggest")
 # Fill colours of the household bands (the same as planner.js's BAND_COLOURS).
 BAND_COLOURS = {"under": "#42a5f5", "within": "#66bb6a", "over": "#ef5350"}
 
@@ -95,7 +94,7 @@ def the_map(settings: Settings, bounds: list[list[float]]) -> dl.Map:
                   attributionControl=bool(settings.basemap_attribution), children=[
         *map_layers.basemap_layer(settings),
         dl.GeoJSON(id="p-neighbours", data=EMPTY, style={"variable": "planner.compareStyle"},
-                   onEachFeature={"variable": "planner.passive"}, hideout={"marked": []}),
+                   onEachFeature={"variable": "onemap.passive"}, hideout={"marked": []}),
         dl.GeoJSON(id="p-grids", data=EMPTY, style={"variable": "planner.gridStyle"},
                    onEachFeature={"variable": "planner.gridTooltip"},
                    hideout={"selected": []}),
@@ -103,7 +102,7 @@ def the_map(settings: Settings, bounds: list[list[float]]) -> dl.Map:
                    onEachFeature={"variable": "planner.proposalTooltip"}),
         dl.GeoJSON(id="p-problems", data=EMPTY, style={"variable": "planner.problemStyle"},
                    pointToLayer={"variable": "planner.problemPoint"},
-                   onEachFeature={"variable": "planner.passive"}),
+                   onEachFeature={"variable": "onemap.passive"}),
         dl.GeoJSON(id="p-shape", data=EMPTY, onEachFeature={"variable": "planner.editableShape"},
                    style={"color": "#ffeb3b", "weight": 3, "fillOpacity": 0.1}),
         dl.FeatureGroup(id="p-drawn", children=[dl.EditControl(

@@ -76,18 +76,6 @@ def drawn_geometry(geojson: dict[str, Any] | None, datum: str) -> BaseGeometry |
     return shapely.transform(geom, back)
 
 
-def drawn_kind(geojson: dict[str, Any] | None) -> str | None:
-    """'polyline' or 'polygon' for the last drawn feature (EditControl's properties.type)."""
-    if not geojson or not geojson.get("features"):
-        return None
-    last = geojson["features"][-1]
-    kind = (last.get("properties") or {}).get("type")
-    if kind:
-        return kind
-    gtype = (last.get("geometry") or {}).get("type", "")
-    return "polyline" if "LineString" in gtype else "polygon"
-
-
 def effective_time(day: str | None, tz: str, now: datetime) -> datetime:
     """When a saved version takes effect: now for today (or no date), else the start of the
     given local day.  A later day is refused by the store with a message."""

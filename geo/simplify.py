@@ -83,6 +83,18 @@ def simplify_coverage(
     return out
 
 
+def simplify_layer(geoms: Any, tolerance: float) -> np.ndarray:
+    """Simplify one layer for drawing: coverage-preserving (shared edges stay shared) when
+    the polygons are a valid coverage, else polygon by polygon (neighbours may then show
+    hairline slivers).  Returns an object array."""
+    arr = _geom_array(geoms)
+    try:
+        return np.asarray(simplify_coverage(arr, tolerance), dtype=object)
+    except (GeometryError, shapely.errors.GEOSException):
+        return np.asarray(shapely.simplify(arr, tolerance, preserve_topology=True),
+                          dtype=object)
+
+
 def simplified_layers(
     units: gpd.GeoDataFrame,
     zooms: tuple[int, ...] = DEFAULT_ZOOMS,

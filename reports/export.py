@@ -187,18 +187,14 @@ def _display_geometry(geoms: Any, settings: Settings | None) -> np.ndarray:
     """Simplified (coverage-preserving, ~1 m: invisible at the zoom a report is read at) and
     moved to the basemap's datum when the tiles are GCJ-02."""
     from geo import crs
-    from geo.errors import GeometryError
-    from geo.simplify import simplify_coverage, tolerance_for_zoom
+    from geo.simplify import simplify_layer, tolerance_for_zoom
 
     arr = np.asarray(geoms, dtype=object)
     if not len(arr):
         return arr
     y0, y1 = shapely.total_bounds(arr)[[1, 3]]
     tol = tolerance_for_zoom(16, float((y0 + y1) / 2), pixels=0.5)
-    try:
-        arr = np.asarray(simplify_coverage(arr, tol), dtype=object)
-    except (GeometryError, shapely.errors.GEOSException):
-        arr = shapely.simplify(arr, tol, preserve_topology=True)
+    arr = simplify_layer(arr, tol)
     if settings is not None and settings.basemap_url and settings.basemap_datum != "wgs84":
         def shift(coords: np.ndarray) -> np.ndarray:
             x, y = crs.from_wgs84(coords[:, 0], coords[:, 1], settings.basemap_datum)

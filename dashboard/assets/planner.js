@@ -112,7 +112,6 @@
             return L.circleMarker(latlng, {radius: 9, color: error ? "#ff1744" : "#ffca28",
                                            weight: 3, fillOpacity: 0.3});
         },
-        passive: function (feature, layer) { layer.options.interactive = false; },
         compareStyle: function (feature, context) {
             const mark = (context.hideout.marked || []).indexOf(feature.properties.code) >= 0;
             return {color: mark ? "#ff9800" : "#b0bec5", weight: mark ? 3 : 1,
