@@ -194,7 +194,7 @@ def build_plan(n: int, rate: float, prefix: str, lon: np.ndarray, lat: np.ndarra
 def start_server(url: str, port: int, workers: int, log) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=url, ONEMAP_PORT=str(port),
                ONEMAP_WORKERS=str(workers), ONEMAP_ESCALATE_EVERY="0")
-    code = ("import sys; from onemap.cli import main; "
+    code = ("import sys; from cli import main; "
             f"sys.exit(main(['serve', '--host', '127.0.0.1', '--port', '{port}']))")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)

@@ -71,7 +71,7 @@ def prepare(url: str) -> str:
 def serve(url: str, port: int, workers: int) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=url, ONEMAP_PORT=str(port),
                ONEMAP_WORKERS=str(workers), ONEMAP_ESCALATE_EVERY="0")
-    proc = subprocess.Popen([sys.executable, "-m", "onemap.cli", "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -11,7 +11,6 @@ from flask import jsonify
 from sqlalchemy.exc import OperationalError
 
 from dashboard import (
-    api,
     geodata,
     monthly,
     monthly_callbacks,
@@ -23,30 +22,32 @@ from dashboard import (
     wall_routes,
 )
 from dashboard.i18n import t
-from intake.service import EscalationScheduler, places
+from intake import http as intake_http
+from intake.service import EscalationScheduler
+from onemap.context import Runtime
 from onemap.settings import Settings
 from store import repository
-from store.engine import database_url, get_engine
+from store.runtime import build_runtime
 
 
 def _query(search: str | None) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
 
 
-def render_page(settings: Settings, search: str | None, pathname: str | None = "/"
+def render_page(rt: Runtime, search: str | None, pathname: str | None = "/"
                 ) -> list[Any]:
     """The command wall (``/``), the planner (``/planner``) or the monthly map (``/monthly``)
     for the page's query (``lang``,
     ``wall``, ``tour``; ``village`` for the planner), or an empty state that says what to do
     when there is no database or no unit yet."""
+    settings = rt.settings
     query = _query(search)
     lang = query.get("lang") if query.get("lang") in ("zh", "en") else settings.lang
     header = html.Div(className="om-header", children=[
         html.Div(t("title", lang), className="om-title")])
     try:
-        engine = get_engine(database_url(settings))
-        wall_callbacks.TREE.get(engine)
-        bounds = geodata.layers(engine, settings).bounds()
+        rt.units.tree()
+        bounds = geodata.layers(rt.engine, settings).bounds()
     except OperationalError:
         return [header, html.Div(t("db_down", lang), className="om-empty", id="empty-state")]
     if bounds is None:
@@ -74,17 +75,19 @@ def _tour_seconds(value: str | None) -> float | None:
     return seconds if seconds >= 5 else None
 
 
-def _warm_places(settings: Settings) -> None:
+def _warm_places(rt: Runtime) -> None:
     try:
-        engine = get_engine(database_url(settings))
-        wall_callbacks.TREE.get(engine)
-        geodata.layers(engine, settings).snapshot()  # simplified boundaries for the wall
-        places(engine)
+        rt.units.tree()
+        geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
+        rt.units.places()
     except Exception:  # noqa: BLE001 - the first report builds it instead
         pass
 
 
-def create_app(settings: Settings) -> Dash:
+def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
+    """The Dash app with its pages, layers and HTTP doors, all sharing one runtime context
+    (built here from ``settings`` unless given)."""
+    rt = rt if rt is not None else build_runtime(settings)
     app = Dash(__name__, title="OneMap 一张图", update_title=None,
                serve_locally=True, compress=True, suppress_callback_exceptions=True)
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
@@ -92,30 +95,30 @@ def create_app(settings: Settings) -> Dash:
     @app.callback(Output("page", "children"), Input("url", "search"),
                   Input("url", "pathname"))
     def _page(search: str | None, pathname: str | None) -> list[Any]:
-        return render_page(settings, search, pathname)
+        return render_page(rt, search, pathname)
 
-    wall_callbacks.register(app, settings)
-    planner_callbacks.register(app, settings)
-    monthly_callbacks.register(app, settings)
-    monthly_callbacks.register_routes(app.server, settings)
-    planner_routes.register(app.server, settings)
-    geodata.register(app.server, settings)
-    wall_routes.register(app.server, settings)
-    api.register(app.server, settings)
+    app.server.extensions["onemap"] = rt
+    wall_callbacks.register(app, rt)
+    planner_callbacks.register(app, rt)
+    monthly_callbacks.register(app, rt)
+    monthly_callbacks.register_routes(app.server, rt)
+    planner_routes.register(app.server, rt)
+    geodata.register(app.server, rt)
+    wall_routes.register(app.server, rt)
+    intake_http.register(app.server, rt)
     # Build the unit tree, the simplified boundaries and the assignment engine in the
     # background now, so neither the first page nor the first report waits for them.
-    threading.Thread(target=_warm_places, args=(settings,), daemon=True,
+    threading.Thread(target=_warm_places, args=(rt,), daemon=True,
                      name="onemap-warm").start()
     if settings.escalate_every_s > 0:
         app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
-            get_engine(database_url(settings)), settings, settings.escalate_every_s).start()
+            rt, settings.escalate_every_s).start()
 
     @app.server.route("/api/health")
     def _health():
         try:
-            engine = get_engine(database_url(settings))
-            return jsonify(status="ok", units=repository.count_units(engine),
-                           postgis=repository.postgis_version(engine))
+            return jsonify(status="ok", units=repository.count_units(rt.engine),
+                           postgis=repository.postgis_version(rt.engine))
         except OperationalError as exc:
             return jsonify(status="error", error=str(exc.orig)), 503
 

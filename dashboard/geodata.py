@@ -42,11 +42,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from geo import crs
 from geo.errors import GeometryError
 from geo.simplify import DEFAULT_ZOOMS, simplified_layers, tolerance_for_zoom
+from onemap.context import Runtime
 from onemap.errors import DatabaseError
 from onemap.settings import Settings
 from store import repository
-from store.engine import database_url, get_engine
-from store.wall import units_signature as _signature_query
+from store.units import unit_cache
 
 __all__ = [
     "CHECK_EVERY_S",
@@ -321,7 +321,7 @@ class UnitLayers:
 
     def _refresh_locked(self, force: bool = False) -> Snapshot:
         try:
-            signature = tuple(_signature_query(self.engine))
+            signature = unit_cache(self.engine).signature(force=True)
         except (OperationalError, DBAPIError, DatabaseError):
             if self._snap is None:
                 raise
@@ -489,12 +489,12 @@ _DB_DOWN = ("数据库暂不可用，请稍后重试 / the database is unavailab
             "(check `onemap db status`)")
 
 
-def register(server: Flask, settings: Settings) -> None:
+def register(server: Flask, rt: Runtime) -> None:
     """Mount ``/wall/units.geojson`` and ``/wall/units/bounds`` on the dashboard's server."""
     bp = Blueprint("wall_geodata", __name__)
 
     def cache() -> UnitLayers:
-        return layers(get_engine(database_url(settings)), settings)
+        return layers(rt.engine, rt.settings)
 
     def snapshot(lay: UnitLayers) -> Snapshot:
         try:

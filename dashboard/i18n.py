@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from geo import levels
+
 TEXT: dict[str, dict[str, str]] = {
     "title": {"zh": "一张图 · 网格化社会治理指挥中心",
               "en": "OneMap · Grid governance command centre"},
@@ -76,7 +78,7 @@ TEXT: dict[str, dict[str, str]] = {
     "operator": {"zh": "指挥中心", "en": "Command centre"},
 }
 
-LEVEL_NAMES_EN = ("County", "Township / street", "Village / community", "Grid")
+LEVEL_NAMES_EN = tuple(lv.en for lv in levels.LEVELS)
 
 # How an incident was placed (intake's reason codes), for the detail panel.
 REASON_LABELS = {
@@ -236,6 +238,5 @@ def pick(pair: tuple[str, str] | None, lang: str, default: str = "") -> str:
 
 
 def level_name(level: int, lang: str, names_zh: tuple[str, ...]) -> str:
-    if lang == "en":
-        return LEVEL_NAMES_EN[level] if level < len(LEVEL_NAMES_EN) else f"Level {level}"
-    return names_zh[level] if level < len(names_zh) else f"第{level}级"
+    """A level's name in the page's language (:func:`geo.levels.name`)."""
+    return levels.name(level, lang, names_zh)

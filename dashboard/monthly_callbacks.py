@@ -23,7 +23,7 @@ import shapely
 from dash import Dash, Input, Output, State, html
 from dash.exceptions import PreventUpdate
 from flask import Flask, Response, jsonify, request, send_file
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from dashboard import geodata
 from dashboard import monthly_view as mv
@@ -31,10 +31,11 @@ from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
 from geo.catalog import CATEGORY_BY_CODE
 from geo.simplify import simplify_layer, tolerance_for_zoom
+from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
+from store import incidents as db_incidents
 from store import wall as db_wall
-from store.engine import database_url, get_engine
 
 CACHE_SIZE = 12
 LEVEL_ZOOM = {0: 9, 1: 10, 2: 11, 3: 12}  # the zoom whose detail each level is drawn at
@@ -54,8 +55,7 @@ class ReportCache:
     def get(self, engine: Engine, settings: Settings, month: str, level: int) -> Any:
         from reports import monthly as report_module
 
-        with engine.connect() as conn:
-            stamp = conn.scalar(text("SELECT max(updated_at) FROM incident"))
+        stamp = db_incidents.last_change(engine)
         key = (month, int(level), tuple(db_wall.units_signature(engine)), stamp)
         with self._lock:
             if key in self._items:
@@ -110,13 +110,14 @@ def _tip(row: Any, lang: str) -> str:
     return "<br>".join(parts)
 
 
-def register(app: Dash, settings: Settings) -> None:
+def register(app: Dash, rt: Runtime) -> None:
     """Attach the monthly page's callbacks to ``app``."""
+    settings = rt.settings
     tz = settings.timezone
     datum = settings.basemap_datum
 
     def engine() -> Engine:
-        return get_engine(database_url(settings))
+        return rt.engine
 
     @app.callback(Output("m-month", "options"), Output("m-month", "value"),
                   Output("m-empty", "children"), Output("m-empty", "style"),
@@ -272,9 +273,10 @@ def _trend_figure(report: Any, lang: str) -> dict[str, Any]:
     }
 
 
-def register_routes(server: Flask, settings: Settings) -> None:
+def register_routes(server: Flask, rt: Runtime) -> None:
     """``/monthly/units.geojson`` (the month's units, simplified, without numbers) and
     ``/monthly/export`` (the report as HTML, PNG or PDF)."""
+    settings = rt.settings
     datum = settings.basemap_datum
     shapes: OrderedDict[tuple, bytes] = OrderedDict()
     lock = threading.Lock()
@@ -291,7 +293,7 @@ def register_routes(server: Flask, settings: Settings) -> None:
     def _monthly_units() -> Response:
         try:
             month, level = _args()
-            engine = get_engine(database_url(settings))
+            engine = rt.engine
             report = REPORTS.get(engine, settings, month, level)
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
@@ -316,7 +318,7 @@ def register_routes(server: Flask, settings: Settings) -> None:
             fmt = request.args.get("format", "html")
             if fmt not in ("html", "png", "pdf"):
                 raise OneMapError("format must be html, png or pdf")
-            engine = get_engine(database_url(settings))
+            engine = rt.engine
             report = REPORTS.get(engine, settings, month, level)
             with tempfile.TemporaryDirectory(prefix="onemap-monthly-") as tmp:
                 path = Path(tmp) / f"monthly-{month}-{mv.LEVEL_KEYS[level]}.{fmt}"

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboard import view as v
+from geo.levels import LEVEL_KEYS  # noqa: E402,F401
 from reports.measures import class_limits
 
-LEVEL_KEYS = {0: "county", 1: "town", 2: "village", 3: "grid"}
 DEFAULT_LEVEL = 1
 
 

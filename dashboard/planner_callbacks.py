@@ -30,21 +30,20 @@ from dashboard import geodata
 from dashboard import planner_view as pv
 from dashboard.i18n import PLAN_KIND_LABELS, pick, t
 from dashboard.planner import EMPTY, legend
-from dashboard.wall_callbacks import TREE
 from geo import planning as gp
 from geo.coverage_report import Problem
+from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
+from planning import service as planning
 from store import planning as sp
 from store import wall as db_wall
-from store.engine import database_url, get_engine
 
 BAND_LIST_LIMIT = 60
 
 
 def _band(settings: Settings, parent_name: str) -> tuple[int, int]:
-    return gp.band_for(parent_name, settings.grid_households_urban,
-                       settings.grid_households_rural)
+    return planning.band(settings, parent_name)
 
 
 def _problem_features(problems: list[Problem], datum: str, existing: bool = False
@@ -82,19 +81,20 @@ def _impact_table(impact: gp.Impact, lang: str) -> html.Table:
         html.Thead(html.Tr([html.Th(h) for h in heads])), html.Tbody(rows)])
 
 
-def register(app: Dash, settings: Settings) -> None:
+def register(app: Dash, rt: Runtime) -> None:
     """Attach every planner callback to ``app``."""
+    settings = rt.settings
     datum = settings.basemap_datum
     tz = settings.timezone
 
     def engine() -> Engine:
-        return get_engine(database_url(settings))
+        return rt.engine
 
     # --- village and selection ------------------------------------------------------------
     @app.callback(Output("p-village", "options"), Output("p-village", "value"),
                   Input("p-initial", "data"), State("lang", "data"))
     def _villages(initial, lang):
-        tree = TREE.get(engine())
+        tree = rt.units.tree()
         units = tree.units
         villages = [u for u in units.values() if u["level"] == 2]
         villages.sort(key=lambda u: (units.get(u["parent_id"], {}).get("code", ""), u["code"]))
@@ -117,7 +117,7 @@ def register(app: Dash, settings: Settings) -> None:
         if trigger == "p-clear":
             return []
         if trigger == "p-village":  # keep what belongs to the new village (a jump from a list)
-            units = TREE.get(engine()).units
+            units = rt.units.tree().units
             return [i for i in selected if units.get(i, {}).get("parent_id") == village]
         if not click or "properties" not in click:
             raise PreventUpdate
@@ -165,7 +165,7 @@ def register(app: Dash, settings: Settings) -> None:
                                                              "within": context.parent_code}))
                  for fmt, label in (("geojson", "GeoJSON"), ("gpkg", "GeoPackage"),
                                     ("shp", "Shapefile"))]
-        tree = TREE.get(db).units
+        tree = rt.units.tree().units
         town = tree.get(tree.get(int(village), {}).get("parent_id"), {})
         crumb = [html.Span(town.get("name", ""), className="om-crumb"),
                  html.Span("›", className="om-crumb-sep"),
@@ -335,7 +335,7 @@ def register(app: Dash, settings: Settings) -> None:
                 f"{len(proposals)} villages; the page previews one at a time — use "
                 f"`onemap plan import`.")
         if proposals[0].parent_id != village:
-            units = TREE.get(engine()).units
+            units = rt.units.tree().units
             name = units.get(proposals[0].parent_id, {}).get("name", proposals[0].parent_id)
             raise OneMapError(f"文件改动的是“{name}”的网格，请先在左上角选择该村（社区）再导入。/ "
                               f"The file changes the grids of {name}: pick that village first, "
@@ -357,15 +357,11 @@ def register(app: Dash, settings: Settings) -> None:
         db = engine()
         proposal = pv.proposal_from_store(data)
         try:
-            context = sp.plan_context(db, proposal.parent_id)
+            checked = planning.preview(rt, proposal, db=db)
         except OneMapError as exc:  # the village changed under us: say so, offer nothing
             return EMPTY, EMPTY, html.Span(exc.user_msg, className="om-error"), None, None, \
                 True, no_update, no_update
-        validation = gp.validate(context, proposal)
-        points = sp.plan_points(db, proposal)
-        impact = gp.impact(context, proposal, households=points["households"],
-                           cameras=points["cameras"], incidents=points["incidents"],
-                           workers=points["workers"], band=_band(settings, context.parent_name))
+        context, validation, impact = checked.context, checked.validation, checked.impact
         after = {u.code: u for u in impact.units}
         features = [pv.feature(u.geometry, {
             "code": u.code, "name": u.name,
@@ -433,8 +429,8 @@ def register(app: Dash, settings: Settings) -> None:
         proposal = pv.proposal_from_store(data)
         try:
             effective = pv.effective_time(day, tz, datetime.now(UTC))
-            result = sp.save_plan(engine(), proposal, actor=(actor or "").strip(),
-                                  effective=effective, note=note or "")
+            result = planning.save(rt, proposal, actor=(actor or "").strip(),
+                                   effective=effective, note=note or "")
         except sp.PlanConflict as exc:
             return no_update, html.Div([html.B(t("p_conflict", lang) + ": "), exc.user_msg],
                                        className="om-error", id="p-conflict"), no_update, \
@@ -449,7 +445,6 @@ def register(app: Dash, settings: Settings) -> None:
 
     def _after_save() -> None:
         """This process's wall caches pick the new version up now (others within seconds)."""
-        TREE.invalidate()
         threading.Thread(target=geodata.layers(engine(), settings).refresh, daemon=True,
                          name="onemap-planner-refresh").start()
 
@@ -535,7 +530,7 @@ def register(app: Dash, settings: Settings) -> None:
     def _band_list(tab, _refresh, lang):
         if tab != "band":
             raise PreventUpdate
-        units = TREE.get(engine()).units
+        units = rt.units.tree().units
         rows = []
         for u in units.values():
             if u["level"] != 3 or u["parent_id"] not in units:

@@ -10,16 +10,15 @@ from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_file
 
+from onemap.context import Runtime
 from onemap.errors import OneMapError
-from onemap.settings import Settings
-from store.engine import database_url, get_engine
 
 SUFFIX = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".zip"}
 MIMETYPE = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
             "shp": "application/zip"}
 
 
-def register(server: Flask, settings: Settings) -> None:
+def register(server: Flask, rt: Runtime) -> None:
     @server.route("/planner/export")
     def _planner_export() -> Response:
         from loaders import planner_files
@@ -32,7 +31,7 @@ def register(server: Flask, settings: Settings) -> None:
         with tempfile.TemporaryDirectory(prefix="onemap-export-") as tmp:
             target = Path(tmp) / f"{name}{'.shp' if fmt == 'shp' else SUFFIX[fmt]}"
             try:
-                with get_engine(database_url(settings)).connect() as conn:
+                with rt.engine.connect() as conn:
                     files = planner_files.export_layer(conn, target, fmt, within=within)
             except OneMapError as exc:
                 return jsonify(error=exc.user_msg), 404

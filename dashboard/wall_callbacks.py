@@ -7,7 +7,6 @@ changes travel through ``hideout``; the live tick sends only what changed (a ``P
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -25,75 +24,14 @@ from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
-from onemap.settings import Settings
+from onemap.context import Runtime
 from store import incidents as db_incidents
 from store import wall as db_wall
-from store.api_keys import ApiKey
-from store.engine import database_url, get_engine
+from store.units import UnitTree
 
 LABEL_LIMIT = 40  # permanent labels only when the room can read them
-TREE_TTL_S = 10.0
-OPERATOR = ApiKey(id=0, name="指挥中心大屏", source="hotline_12345", role="operator",
-                  prefix="wall")
 
 
-class UnitTree:
-    """Current units (id → row) with their households, cached and refreshed when units change,
-    so navigation and labels need no SQL per click."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._signature: Any = None
-        self._checked = 0.0
-        self.units: dict[int, dict[str, Any]] = {}
-
-    def get(self, engine: Engine) -> UnitTree:
-        now = time.monotonic()
-        if now - self._checked < TREE_TTL_S and self.units:
-            return self
-        with self._lock:
-            signature = db_wall.units_signature(engine)
-            if signature != self._signature or not self.units:
-                self.units = {u["id"]: u for u in db_wall.unit_tree(engine)}
-                self._signature = signature
-            self._checked = time.monotonic()
-        return self
-
-    def invalidate(self) -> None:
-        """Check the units' signature on the next :meth:`get` (after a boundary save)."""
-        self._checked = 0.0
-
-    def level_of(self) -> dict[int, int]:
-        return {i: u["level"] for i, u in self.units.items()}
-
-    def tops(self) -> list[int]:
-        return [i for i, u in self.units.items() if u["parent_id"] is None]
-
-    def shown(self, view: v.View) -> list[int]:
-        """Ids of the units of the view's level under its parent (any depth)."""
-        if view.parent is None:
-            return sorted(i for i, u in self.units.items() if u["level"] == view.level)
-        out, frontier = [], [view.parent]
-        children: dict[int, list[int]] = {}
-        for i, u in self.units.items():
-            children.setdefault(u["parent_id"], []).append(i)
-        while frontier:
-            nxt = []
-            for p in frontier:
-                for c in children.get(p, ()):
-                    if self.units[c]["level"] == view.level:
-                        out.append(c)
-                    elif self.units[c]["level"] < view.level:
-                        nxt.append(c)
-            frontier = nxt
-        return sorted(out)
-
-    def towns(self) -> list[int]:
-        return sorted((i for i, u in self.units.items() if u["level"] == 1),
-                      key=lambda i: self.units[i]["code"])
-
-
-TREE = UnitTree()
 
 
 def _filters(category, severity, source, status):
@@ -230,13 +168,14 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
     ]
 
 
-def register(app: Dash, settings: Settings) -> None:
+def register(app: Dash, rt: Runtime) -> None:
     """Attach every wall callback to ``app``."""
+    settings = rt.settings
     tz = settings.timezone
     datum = settings.basemap_datum
 
     def engine() -> Engine:
-        return get_engine(database_url(settings))
+        return rt.engine
 
     filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
                      Input("custom-range", "end_date"), Input("f-category", "value"),
@@ -250,7 +189,7 @@ def register(app: Dash, settings: Settings) -> None:
                   State("units", "clickData"), State("view", "data"),
                   prevent_initial_call=True)
     def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
-        tree = TREE.get(engine())
+        tree = rt.units.tree()
         boxes = geodata.layers(engine(), settings)  # bounds in the basemap's datum
         view = v.View.from_store(view_data)
         trigger = ctx.triggered_id
@@ -292,7 +231,7 @@ def register(app: Dash, settings: Settings) -> None:
                   Input("view", "data"), Input("map", "zoom"))
     def _geometry(view_data, zoom):
         view = v.View.from_store(view_data)
-        tree = TREE.get(engine())
+        tree = rt.units.tree()
         band = v.zoom_band(zoom)
         query = {"level": view.level, "z": band}
         if view.parent is not None:
@@ -310,8 +249,8 @@ def register(app: Dash, settings: Settings) -> None:
                     lang):
         view = v.View.from_store(view_data)
         db = engine()
-        tree = TREE.get(db)
-        ids = tree.shown(view)
+        tree = rt.units.tree()
+        ids = tree.below(view.parent, view.level)
         period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), tz, start, end)
         values = db_wall.choropleth(db, view.level, ids, period, measure,
                                     _filters(cat, sev, src, status)) if ids else {}
@@ -348,7 +287,7 @@ def register(app: Dash, settings: Settings) -> None:
                   *filter_inputs, Input("view", "data"))
     def _points(bounds, zoom, layers, window, start, end, cat, sev, src, status, view_data):
         view = v.View.from_store(view_data)
-        tree = TREE.get(engine())
+        tree = rt.units.tree()
         within = _within(view, tree)
         base = {"window": window or v.DEFAULT_WINDOW, "z": round(float(zoom or 10), 1)}
         if window == "custom" and start and end:
@@ -404,7 +343,7 @@ def register(app: Dash, settings: Settings) -> None:
                   Input("action-done", "data"), State("lang", "data"))
     def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang):
         db = engine()
-        within = _within(v.View(parent=(scope or {}).get("parent")), TREE.get(db))
+        within = _within(v.View(parent=(scope or {}).get("parent")), rt.units.tree())
         filters = _filters(cat, sev, src, status)
         period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), tz, start, end)
         latest = db_wall.latest_incidents(db, within=within, filters=filters, limit=15)
@@ -467,7 +406,7 @@ def register(app: Dash, settings: Settings) -> None:
         try:
             body = ActionIn(action=action, actor=t("operator", lang), note=note or None,
                             rating=int(rating) if action == "rate" and rating else None)
-            service.act(engine(), settings, int(selected), body, OPERATOR)
+            service.act(rt, int(selected), body)
             message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"
         except ReportError as err:
             message = str(err)

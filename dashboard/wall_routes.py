@@ -20,9 +20,8 @@ from sqlalchemy.exc import OperationalError
 from dashboard import geodata
 from dashboard import view as v
 from geo.workflow import OPEN_STATES
-from onemap.settings import Settings
+from onemap.context import Runtime
 from store import wall as db_wall
-from store.engine import database_url, get_engine
 from store.measures import Filters
 
 STREET_ZOOM = 13  # from here on: density hexagons and every incident in view
@@ -123,13 +122,14 @@ def _answer(features: list[dict[str, Any]], **extra: Any) -> Response:
     return resp
 
 
-def register(server: Flask, settings: Settings) -> None:
+def register(server: Flask, rt: Runtime) -> None:
     """Add ``/wall/<layer>.geojson`` for incidents, density, households, cameras, workers."""
     bp = Blueprint("wall_layers", __name__)
+    settings = rt.settings
     datum, tz = settings.basemap_datum, settings.timezone
 
     def engine():
-        return get_engine(database_url(settings))
+        return rt.engine
 
     @bp.errorhandler(BadParameter)
     def _bad(err: BadParameter):

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import GeoError
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 
 LEVEL_DEADLINE_DAYS = {GRID: 0, VILLAGE: 3, TOWN: 5, COUNTY: 7}  # 0 = end of the same day
 SEVERITY_DEADLINE_DAYS = {"high": 1, "medium": 3, "low": 7}
@@ -118,6 +118,44 @@ class DeadlineRules:
         else:
             by_level = self._add_days(local, days)
         return min(by_level, by_risk)
+
+    def due_many(self, received_at: pd.Series | pd.DatetimeIndex, levels: np.ndarray,
+                 severity: np.ndarray) -> pd.Series:
+        """:meth:`due` for many incidents at once (UTC results); ``levels`` < 0 means not
+        located (the risk rule alone).  Vectorised for calendar days; with working days each
+        distinct (time, level, risk) is computed once by :meth:`due`."""
+        received = pd.Series(pd.DatetimeIndex(received_at)).dt.tz_convert("UTC")
+        levels = np.asarray(levels, dtype=np.int64)
+        severity = np.asarray(severity, dtype=object)
+        unknown = sorted({str(v) for v in severity if v not in self.severity_days})
+        if unknown:
+            raise DeadlineError(f"unknown severity {unknown}; expected one of "
+                                f"{', '.join(self.severity_days)}")
+        bad = sorted({int(v) for v in levels if v >= 0 and v not in self.level_days})
+        if bad:
+            raise DeadlineError(f"unknown handling level(s) {bad}; expected one of "
+                                f"{sorted(self.level_days)}")
+        if self.calendar is not None:
+            keys = pd.DataFrame({"t": received, "l": levels, "s": severity})
+            memo: dict[tuple, datetime] = {}
+            out = []
+            for t, lvl, sev in keys.itertuples(index=False, name=None):
+                key = (t, lvl, sev)
+                if key not in memo:
+                    memo[key] = self.due(t.to_pydatetime(), None if lvl < 0 else int(lvl), sev)
+                out.append(memo[key])
+            return pd.Series(pd.DatetimeIndex(out).tz_convert("UTC"))
+        sev_days = pd.Series(severity).map(dict(self.severity_days)).to_numpy(dtype=float)
+        by_risk = received + pd.to_timedelta(sev_days, unit="D")
+        level_days = np.array([self.level_days.get(int(v), np.nan) if v >= 0 else np.nan
+                               for v in levels], dtype=float) if len(levels) else \
+            np.zeros(0)
+        local_midnight = received.dt.tz_convert(self.timezone).dt.normalize()
+        end_of_day = (local_midnight + pd.Timedelta(days=1)).dt.tz_convert("UTC")
+        by_level = received + pd.to_timedelta(np.nan_to_num(level_days), unit="D")
+        by_level = by_level.where(level_days != 0, end_of_day)
+        by_level = by_level.where(~np.isnan(level_days), by_risk)
+        return by_level.where(by_level <= by_risk, by_risk)
 
     def _add_days(self, local: datetime, days: int) -> datetime:
         if self.calendar is None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geo.errors import GeoError
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE  # noqa: F401  (levels: geo.levels)
 
-GRID, VILLAGE, TOWN, COUNTY = 3, 2, 1, 0
 TOP_LEVEL, BOTTOM_LEVEL = COUNTY, GRID
 
 STATES = ("unlocated", "received", "dispatched", "accepted", "in_progress", "escalated",

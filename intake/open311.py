@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, DEPARTMENTS, Category
+from geo.levels import LEVEL_KEYS
 from geo.workflow import DONE_STATES, OPEN_STATES, STATE_LABELS
 from intake.schema import ReportError
 
@@ -347,7 +348,7 @@ def status_notes(workflow_status: str, last_note: str | None, lang: str = "zh") 
     return text
 
 
-LEVEL_NAMES = ("county", "town", "village", "grid")
+LEVEL_NAMES = tuple(LEVEL_KEYS.values())
 
 
 def to_request(row: Mapping[str, Any], *, tz: str, last_note: str | None = None,

@@ -9,102 +9,26 @@ raises, nothing was written.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection
 
-from geo.assign import AssignmentEngine
 from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
-from geo.deadlines import DeadlineRules, WorkCalendar
+from geo.deadlines import DeadlineRules
+from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
 from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
 from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
-from onemap.settings import Settings
+from onemap.access import SYSTEM, can
+from onemap.context import Runtime
 from store import incidents as db_incidents
-from store.api_keys import ApiKey
-from store.incidents import LEVEL_COLUMNS
-from store.repository import load_units_frame
+from store.units import Places
 
-LEVEL_KEYS = {0: "county", 1: "town", 2: "village", 3: "grid"}
-SYSTEM_ACTOR = "系统"
-
-
-@lru_cache(maxsize=16)
-def deadline_rules(settings: Settings) -> DeadlineRules:
-    """The configured deadline rules (levels, risks, calendar or working days)."""
-    return DeadlineRules(
-        level_days={int(k): d for k, d in settings.level_deadline_days},
-        severity_days=dict(settings.severity_deadline_days),
-        timezone=settings.timezone,
-        calendar=WorkCalendar.from_csv() if settings.working_days else None,
-    )
-
-
-# -- what the service needs to place reports, cached per database --------------------------
-
-@dataclass
-class _Places:
-    engine: AssignmentEngine | None
-    workers: dict[int, int]
-    departments: dict[str, int]
-    county_codes: dict[int, str]
-    stamp: tuple[Any, ...]
-    checked: float
-
-    def department(self, code: str, county_id: int | None) -> int | None:
-        """A department by code; departments are per county (``<county code>-<code>``)."""
-        county = self.county_codes.get(county_id) if county_id is not None else None
-        if county and f"{county}-{code}" in self.departments:
-            return self.departments[f"{county}-{code}"]
-        return self.departments.get(code)
-
-
-_places: dict[str, _Places] = {}
-_places_lock = threading.Lock()
-REFRESH_SECONDS = 30.0
-
-
-def _stamp(conn: Connection) -> tuple[Any, ...]:
-    return tuple(conn.execute(text(
-        "SELECT (SELECT count(*) FROM unit), (SELECT max(valid_from) FROM unit), "
-        "(SELECT max(valid_to) FROM unit), (SELECT count(*) FROM grid_worker), "
-        "(SELECT max(id) FROM grid_worker), (SELECT count(*) FROM department)")).one())
-
-
-def places(db: Engine, *, force: bool = False) -> _Places:
-    """The assignment engine and lookups for ``db``, rebuilt when units or workers change
-    (checked at most every :data:`REFRESH_SECONDS`)."""
-    key = str(db.url)
-    now = time.monotonic()
-    with _places_lock:
-        cached = _places.get(key)
-        if cached and not force and now - cached.checked < REFRESH_SECONDS:
-            return cached
-        with db.connect() as conn:
-            stamp = _stamp(conn)
-            if cached and not force and stamp == cached.stamp:
-                cached.checked = now
-                return cached
-            units = load_units_frame(conn)
-            engine = AssignmentEngine.build(units) if len(units) else None
-            counties = {int(r.id): r.code for r in conn.execute(text(
-                "SELECT id, code FROM unit WHERE level = 0 AND valid_to IS NULL"))}
-            fresh = _Places(engine, db_incidents.grid_workers_by_grid(conn),
-                            db_incidents.departments_by_code(conn), counties, stamp, now)
-        _places[key] = fresh
-        return fresh
-
-
-def forget_places() -> None:
-    """Drop cached engines (tests that change units call this)."""
-    with _places_lock:
-        _places.clear()
+SYSTEM_ACTOR = SYSTEM.name
 
 
 # -- placing a report ------------------------------------------------------------------------
@@ -127,11 +51,11 @@ class Placement:
         return max(levels) if levels else None
 
 
-def _assign(p: _Places, lon: float, lat: float, reason_override: str | None = None
-            ) -> Placement:
+def _assign(p: Places, lon: float, lat: float, snap_m: float,
+            reason_override: str | None = None) -> Placement:
     if p.engine is None:
         return Placement(lon, lat, "outside", {k: None for k in LEVEL_KEYS})
-    result = p.engine.assign(np.array([lon]), np.array([lat]), snap_m=50.0)
+    result = p.engine.assign(np.array([lon]), np.array([lat]), snap_m=snap_m)
     reason = str(result.reason[0])
     ids = result.unit_ids[0]
     unit_ids = {lvl: (int(ids[lvl]) if lvl < len(ids) and ids[lvl] >= 0 else None)
@@ -147,14 +71,14 @@ def _wgs84(location: Location) -> tuple[float, float]:
     return float(np.asarray(x).ravel()[0]), float(np.asarray(y).ravel()[0])
 
 
-def place(conn: Connection, p: _Places, report: ReportIn) -> Placement:
+def place(conn: Connection, p: Places, report: ReportIn, snap_m: float) -> Placement:
     """Where the report is: its coordinates (in WGS84), else its address on the register."""
     if report.location is not None:
-        return _assign(p, *_wgs84(report.location))
+        return _assign(p, *_wgs84(report.location), snap_m)
     match = db_incidents.locate_address(conn, report.address or "")
     if match is None:
         return Placement(None, None, "unmatched", {k: None for k in LEVEL_KEYS})
-    return _assign(p, match.lon, match.lat, reason_override="address")
+    return _assign(p, match.lon, match.lat, snap_m, reason_override="address")
 
 
 # -- submitting ------------------------------------------------------------------------------
@@ -171,8 +95,9 @@ class SubmitResult:
         return 201 if self.created else 200
 
 
-def _check_channel(report: ReportIn, key: ApiKey) -> None:
-    if not key.is_operator and report.source != key.source:
+def _check_channel(report: ReportIn, rt: Runtime) -> None:
+    key = rt.actor
+    if not can(key, "incident.submit", report):
         raise ReportError(
             f"this API key belongs to channel {key.source!r} and cannot submit reports of "
             f"{report.source!r}", [("source", f"must be {key.source!r} for this API key")],
@@ -185,19 +110,20 @@ def _local(dt: datetime | None, tz: str) -> datetime | None:
     return dt.replace(tzinfo=ZoneInfo(tz)) if dt.tzinfo is None else dt
 
 
-def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
-           idempotency_key: str | None = None, received_at: datetime | None = None,
-           conn: Connection | None = None) -> SubmitResult:
+def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
+           received_at: datetime | None = None, conn: Connection | None = None
+           ) -> SubmitResult:
     """Store one validated report exactly once.
 
     The same (source, external_id) or the same ``idempotency_key`` returns the stored case
     (``created`` False) and writes nothing.  An Idempotency-Key reused for a different report
     is refused.  With ``conn`` the caller owns the transaction (batches use savepoints).
     """
-    _check_channel(report, key)
+    _check_channel(report, rt)
+    settings, policy = rt.settings, rt.policy
     if conn is None:
-        with db.begin() as own:
-            return submit(db, settings, report, key, idempotency_key=idempotency_key,
+        with rt.engine.begin() as own:
+            return submit(rt, report, idempotency_key=idempotency_key,
                           received_at=received_at, conn=own)
     fingerprint = report.fingerprint()
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
@@ -205,17 +131,17 @@ def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
                           [("Idempotency-Key", "must be 1-200 characters")], status=400)
     # Keys are scoped by channel: two channels may happen to choose the same key.
     scoped_key = f"{report.source}:{idempotency_key}" if idempotency_key else None
-    p = places(db)
-    where = place(conn, p, report)
+    p = rt.units.places()
+    where = place(conn, p, report, policy.snap_m)
     now = received_at or datetime.now(UTC)
     severity = report.effective_severity
     level = where.handling_level
-    rules = deadline_rules(settings)
+    rules = policy.deadlines
     duplicate_of = None
     if where.located and where.lon is not None:
         duplicate_of = db_incidents.near_duplicate(
-            conn, report.category, where.lon, where.lat, now, settings.duplicate_radius_m,
-            settings.duplicate_hours * 3600)
+            conn, report.category, where.lon, where.lat, now, policy.duplicate_radius_m,
+            policy.duplicate_seconds)
     category = CATEGORY_BY_CODE[report.category]
     grid_id = where.unit_ids.get(3)
     row = {
@@ -258,10 +184,9 @@ def submit(db: Engine, settings: Settings, report: ReportIn, key: ApiKey, *,
         note = ("地址未能匹配，待人工定位" if where.reason == "unmatched"
                 else f"位置不在辖区内（距最近网格 {where.distance_m or 0:.0f} 米），待人工定位")
     elif duplicate_of is not None:
-        note = f"疑似重复：与事件 {duplicate_of} 同类，{settings.duplicate_radius_m:g} 米、" \
-               f"{settings.duplicate_hours:g} 小时内"
-    db_incidents.append_event(conn, new_id, key.name, "receive", None, row["status"], note,
-                              at=now)
+        note = policy.duplicate_note(duplicate_of)
+    db_incidents.append_event(conn, new_id, rt.actor.name, "receive", None, row["status"],
+                              note, at=now)
     incident = db_incidents.get_incident(conn, new_id, with_events=False)
     warnings = []
     if not where.located:
@@ -279,20 +204,19 @@ class BatchItem:
     error: ReportError | None = None
 
 
-def submit_batch(db: Engine, settings: Settings, items: list[Any], key: ApiKey
-                 ) -> list[BatchItem]:
+def submit_batch(rt: Runtime, items: list[Any]) -> list[BatchItem]:
     """Up to 10,000 reports, one result each, committed together at the end.
 
     A bad item is answered with its error and does not stop the others (each item runs in a
     savepoint).  If the final commit fails, the caller answers 5xx: nothing was stored.
     """
     out: list[BatchItem] = []
-    with db.begin() as conn:
+    with rt.engine.begin() as conn:
         for i, raw in enumerate(items):
             try:
                 report = parse_report(raw, prefix=f"items[{i}]")
                 with conn.begin_nested():
-                    result = submit(db, settings, report, key, conn=conn)
+                    result = submit(rt, report, conn=conn)
                 out.append(BatchItem(i, result.http_status, result))
             except ReportError as err:
                 out.append(BatchItem(i, err.status, error=err))
@@ -304,17 +228,17 @@ def submit_batch(db: Engine, settings: Settings, items: list[Any], key: ApiKey
 REPORTER_ACTIONS = frozenset({"rate"})
 
 
-def act(db: Engine, settings: Settings, incident_id: int, action: ActionIn, key: ApiKey
-        ) -> dict[str, Any]:
+def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
     """Apply one workflow action (locked, validated by :func:`geo.workflow.step`, recorded as
     an event).  Raises :class:`ReportError` (404/403/409/422) when it cannot be done."""
-    with db.begin() as conn:
+    key = rt.actor
+    with rt.engine.begin() as conn:
         row = db_incidents.lock_incident(conn, incident_id)
         if row is None:
             raise ReportError(f"there is no incident {incident_id}", status=404,
                               code="not_found")
-        if not key.is_operator:
-            if action.action not in REPORTER_ACTIONS or row["source"] != key.source:
+        if not can(key, "incident.act", row):
+            if action.action not in REPORTER_ACTIONS or not can(key, "incident.rate", row):
                 raise ReportError(
                     f"a {key.source} reporter key may only rate its own channel's cases; "
                     f"{action.action!r} needs an operator key", status=403, code="forbidden")
@@ -327,9 +251,9 @@ def act(db: Engine, settings: Settings, incident_id: int, action: ActionIn, key:
         now = datetime.now(UTC)
         values: dict[str, Any] = {"status": s.to_status}
         note = action.note
-        rules = deadline_rules(settings)
+        rules = rt.policy.deadlines
         if s.action == "locate":
-            values.update(_locate_values(db, action))
+            values.update(_locate_values(rt, action))
             s_level = values["handling_level"]
         else:
             s_level = s.to_level
@@ -351,7 +275,7 @@ def act(db: Engine, settings: Settings, incident_id: int, action: ActionIn, key:
         if s.action == "reopen":
             values.update(closed_at=None, rating=None)
         if s.action == "dispatch":
-            values.update(_dispatch_values(db, row, action))
+            values.update(_dispatch_values(rt, row, action))
             note = _dispatch_note(conn, values) + (f"；{note}" if note else "")
         db_incidents.update_incident(conn, incident_id, values)
         db_incidents.append_event(conn, incident_id, action.actor or key.name, s.action,
@@ -359,12 +283,12 @@ def act(db: Engine, settings: Settings, incident_id: int, action: ActionIn, key:
         return db_incidents.get_incident(conn, incident_id)
 
 
-def _locate_values(db: Engine, action: ActionIn) -> dict[str, Any]:
+def _locate_values(rt: Runtime, action: ActionIn) -> dict[str, Any]:
     if action.location is None:
         raise ReportError("locate needs a 'location' (lon, lat, datum)",
                           [("location", "is required to locate")])
-    p = places(db)
-    where = _assign(p, *_wgs84(action.location), reason_override="manual")
+    p = rt.units.places()
+    where = _assign(p, *_wgs84(action.location), rt.policy.snap_m, reason_override="manual")
     if not where.located:
         raise ReportError("that place is outside every unit of the jurisdiction; place the "
                           "report inside a grid", [("location", "outside the jurisdiction")])
@@ -376,8 +300,9 @@ def _locate_values(db: Engine, action: ActionIn) -> dict[str, Any]:
             "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None}
 
 
-def _dispatch_values(db: Engine, row: dict[str, Any], action: ActionIn) -> dict[str, Any]:
-    p = places(db)
+def _dispatch_values(rt: Runtime, row: dict[str, Any], action: ActionIn
+                     ) -> dict[str, Any]:
+    p = rt.units.places()
     code = action.department or CATEGORY_BY_CODE.get(row["category"],
                                                      CATEGORY_BY_CODE["other"]).department
     dept_id = p.department(code, row["county_id"])
@@ -391,11 +316,8 @@ def _dispatch_values(db: Engine, row: dict[str, Any], action: ActionIn) -> dict[
 
 
 def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
-    dept = conn.execute(text("SELECT name FROM department WHERE id = :i"),
-                        {"i": values["department_id"]}).scalar()
-    worker = conn.execute(text("SELECT name FROM grid_worker WHERE id = :i"),
-                          {"i": values["grid_worker_id"]}).scalar() \
-        if values.get("grid_worker_id") else None
+    dept, worker = db_incidents.dispatch_names(conn, values["department_id"],
+                                               values.get("grid_worker_id"))
     supervise = f"网格员{worker}督办" if worker else "无网格员督办"
     return f"双派单：{dept}办理，{supervise}"
 
@@ -422,8 +344,8 @@ class EscalationRun:
 JOB_LOCK = 0x4F4E454D  # 'ONEM': the advisory lock id of the escalation job
 
 
-def escalate_overdue(db: Engine, settings: Settings, *, batch: int = 500,
-                     exclusive: bool = True, now: datetime | None = None) -> EscalationRun:
+def escalate_overdue(rt: Runtime, *, batch: int = 500, exclusive: bool = True,
+                     now: datetime | None = None) -> EscalationRun:
     """Escalate every open incident past its due time one level up, once per missed deadline.
 
     Safe to run twice at once: rows are taken ``FOR UPDATE SKIP LOCKED`` and re-checked, so a
@@ -431,10 +353,10 @@ def escalate_overdue(db: Engine, settings: Settings, *, batch: int = 500,
     county is the end of the line: an overdue case there is marked overdue, not moved.
     """
     run = EscalationRun()
-    rules = deadline_rules(settings)
+    rules = rt.policy.deadlines
+    db = rt.engine
     with db.connect() as lock_conn:
-        if exclusive and not lock_conn.execute(
-                text("SELECT pg_try_advisory_lock(:k)"), {"k": JOB_LOCK}).scalar():
+        if exclusive and not db_incidents.try_job_lock(lock_conn, JOB_LOCK):
             run.skipped = True
             return run
         try:
@@ -447,8 +369,7 @@ def escalate_overdue(db: Engine, settings: Settings, *, batch: int = 500,
                     break
         finally:
             if exclusive:
-                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": JOB_LOCK})
-                lock_conn.commit()
+                db_incidents.release_job_lock(lock_conn, JOB_LOCK)
     return run
 
 
@@ -466,7 +387,7 @@ def _escalate_one(conn: Connection, row: dict[str, Any], rules: DeadlineRules,
             "missed_due_at": missed})
         db_incidents.append_event(conn, row["id"], SYSTEM_ACTOR, "escalate", row["status"],
                                   s.to_status, f"超过办理时限（{local_due}）未办结，自动上报至"
-                                  f"{_level_zh(up)}", at=now)
+                                  f"{level_zh(up)}", at=now)
         run.escalated += 1
     else:
         at_top = up is None
@@ -482,16 +403,12 @@ def _escalate_one(conn: Connection, row: dict[str, Any], rules: DeadlineRules,
             run.marked_no_parent += 1
 
 
-def _level_zh(level: int) -> str:
-    return {0: "县级", 1: "乡镇（街道）", 2: "村（社区）", 3: "网格"}[level]
-
-
 class EscalationScheduler:
     """Runs :func:`escalate_overdue` every ``every_s`` seconds in a daemon thread (one per
     server process; the job lock makes parallel processes take turns)."""
 
-    def __init__(self, db: Engine, settings: Settings, every_s: float) -> None:
-        self.db, self.settings, self.every_s = db, settings, every_s
+    def __init__(self, rt: Runtime, every_s: float) -> None:
+        self.rt, self.every_s = rt.acting_as(SYSTEM), every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="onemap-escalation",
                                         daemon=True)
@@ -508,7 +425,7 @@ class EscalationScheduler:
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                self.last = escalate_overdue(self.db, self.settings)
+                self.last = escalate_overdue(self.rt)
                 self.last_error = None
             except Exception as exc:  # keep the thread alive across a database restart
                 self.last_error = f"{type(exc).__name__}: {exc}"

@@ -18,7 +18,7 @@ import shapely
 from geo.assign import AssignmentEngine
 from geo.catalog import CATEGORIES
 from geo.deadlines import due_at
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 from loaders.demo_spec import RegionSpec
 from store.bulk import ewkb_hex
 

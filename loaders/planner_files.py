@@ -35,8 +35,6 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +44,13 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import text
 
 from geo.planning import NewUnit, Proposal
 from loaders.importers.columns import normalise_header
 from loaders.importers.encoding import dbf_encoding
 from loaders.importers.options import LoadError
 from loaders.importers.report import Reject
+from store import grids as store_grids
 
 FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".shp"}
 SUFFIX_FORMAT = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp"}
@@ -99,7 +97,7 @@ def _refuse(name: str, problems: list[Reject], what: str = "with problems") -> P
 # --- export ----------------------------------------------------------------------------------
 def grid_level(db: Any) -> int:
     """The deepest level of the current units: grids (what the planner edits)."""
-    level = db.execute(text("SELECT max(level) FROM unit WHERE valid_to IS NULL")).scalar()
+    level = store_grids.grid_level(db)
     if level is None:
         raise LoadError("There are no units in the database; load boundaries or a demo first.")
     return int(level)
@@ -109,31 +107,17 @@ def current_grids(db: Any, *, within: str | None = None) -> gpd.GeoDataFrame:
     """Current grids (all, or those under the unit with code ``within``) with their parent's
     code and household count; columns id, code, name, parent_code, version, households."""
     level = grid_level(db)
-    params: dict[str, Any] = {"level": level}
-    scope = ""
+    root = None
     if within is not None:
-        row = db.execute(text("SELECT id, level, name FROM unit WHERE code = :c "
-                              "AND valid_to IS NULL"), {"c": within}).mappings().first()
+        row = store_grids.current_unit(db, within)
         if row is None:
             raise LoadError(f"--within {within!r}: no current unit has this code.")
         if row["level"] >= level:
             raise LoadError(
                 f"--within {within!r} is a grid ({row['name']}); export its village or "
                 "community instead, so the file holds every grid of the parent you edit.")
-        scope = """AND g.id IN (WITH RECURSIVE tree AS (
-                       SELECT id FROM unit WHERE id = :root
-                       UNION ALL
-                       SELECT u.id FROM unit u JOIN tree t ON u.parent_id = t.id
-                       WHERE u.valid_to IS NULL)
-                   SELECT id FROM tree)"""
-        params["root"] = row["id"]
-    rows = db.execute(text(f"""
-        SELECT g.id, g.code, g.name, p.code AS parent_code, g.version,
-               (SELECT count(*) FROM household h WHERE h.grid_id = g.id) AS households,
-               ST_AsBinary(g.geom) AS wkb
-        FROM unit g LEFT JOIN unit p ON p.id = g.parent_id
-        WHERE g.valid_to IS NULL AND g.level = :level {scope}
-        ORDER BY g.code"""), params).mappings().all()
+        root = int(row["id"])
+    rows = store_grids.grids(db, level, root=root)
     geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
     frame = gpd.GeoDataFrame(
         {"id": [int(r["id"]) for r in rows], "code": [r["code"] for r in rows],
@@ -394,14 +378,7 @@ def same_geometry(a: BaseGeometry, b: BaseGeometry, tolerance: float = TOLERANCE
 def _current(db: Any, level: int, *, codes: Sequence[str] = (),
              parent_ids: Sequence[int] = ()) -> pd.DataFrame:
     """Current units with the given codes, or current grids of the given parents."""
-    rows = db.execute(text("""
-        SELECT u.id, u.code, u.name, u.level, u.version, u.parent_id, p.code AS parent_code,
-               ST_AsBinary(u.geom) AS wkb
-        FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
-        WHERE u.valid_to IS NULL
-          AND (u.code = ANY(:codes) OR (u.level = :level AND u.parent_id = ANY(:parents)))
-        ORDER BY u.code"""), {"codes": list(codes), "parents": [int(p) for p in parent_ids],
-                              "level": level}).mappings().all()
+    rows = store_grids.units_by_codes_or_parents(db, level, codes, parent_ids)
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "wkb"} for r in rows],
                          columns=["id", "code", "name", "level", "version", "parent_id",
                                   "parent_code"])
@@ -414,10 +391,8 @@ def _parents(db: Any, level: int, frame: gpd.GeoDataFrame, known: pd.DataFrame,
     """Parent id of every row (by position); existing grids keep theirs, new ones take the
     ``parent_code`` or the parent unit containing them."""
     by_code = {r.code: r for r in known.itertuples(index=False)}
-    parent_rows = db.execute(text(
-        "SELECT id, code FROM unit WHERE valid_to IS NULL AND level = :lvl AND code = ANY(:c)"),
-        {"lvl": level - 1, "c": [c for c in frame["parent_code"] if isinstance(c, str)]}).all()
-    parent_by_code = {code: int(pid) for pid, code in parent_rows}
+    parent_by_code = store_grids.ids_by_code(
+        db, level - 1, [c for c in frame["parent_code"] if isinstance(c, str)])
     out: dict[int, int] = {}
     for pos, row in enumerate(frame.itertuples(index=False)):
         unit = by_code.get(row.code)
@@ -444,10 +419,7 @@ def _parents(db: Any, level: int, frame: gpd.GeoDataFrame, known: pd.DataFrame,
             out[pos] = pid
             continue
         point = row.geometry.representative_point()
-        found = db.execute(text(
-            "SELECT id FROM unit WHERE valid_to IS NULL AND level = :lvl AND "
-            "ST_Intersects(geom, ST_GeomFromText(:pt, 4326)) ORDER BY code LIMIT 1"),
-            {"lvl": level - 1, "pt": point.wkt}).scalar()
+        found = store_grids.unit_at(db, level - 1, point.wkt)
         if found is None:
             problems.append(Reject(row.row, "parent_code", f"new grid {row.code} lies in no "
                                    "village/community; give its parent_code"))
@@ -530,164 +502,3 @@ def proposals_from_layer(db: Any, frame: gpd.GeoDataFrame) -> list[Proposal]:
     if problems:
         raise _refuse(name, sorted(problems, key=lambda p: p.row), "that cannot be imported")
     return proposals
-
-
-# --- import: validate, preview, save ----------------------------------------------------------
-@dataclass
-class ParentImport:
-    """One parent's part of an import: its proposal, the check and the preview."""
-
-    context: Any  # geo.planning.PlanContext
-    proposal: Proposal
-    validation: Any  # geo.planning.Validation
-    impact: Any  # geo.planning.Impact
-    saved: Any = None  # store.planning.SaveResult once saved
-
-
-@dataclass
-class ImportOutcome:
-    """What `onemap plan import` found and did."""
-
-    path: str
-    rows: int
-    parts: list[ParentImport] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """No introduced errors in any parent (warnings such as gaps allowed)."""
-        return all(part.validation.ok for part in self.parts)
-
-    @property
-    def saved(self) -> bool:
-        return bool(self.parts) and all(part.saved is not None for part in self.parts)
-
-
-DEFAULT_BANDS = {"urban": (300, 500), "rural": (100, 800)}
-
-
-def _bands(settings: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Household target bands (urban, rural) from the settings when they have them."""
-    urban = getattr(settings, "grid_households_urban", None) or DEFAULT_BANDS["urban"]
-    rural = getattr(settings, "grid_households_rural", None) or DEFAULT_BANDS["rural"]
-    return tuple(urban), tuple(rural)  # type: ignore[return-value]
-
-
-def import_file(engine: Any, path: Path | str, *, actor: str, effective: Any = None,
-                dry_run: bool = False, settings: Any = None) -> ImportOutcome:
-    """Read, compare, validate and preview an edited file; save every parent's proposal in
-    one transaction (all parents or none) unless ``dry_run`` or any validation error.
-    Row problems raise :class:`PlanFileError`; a stale file raises
-    :class:`store.planning.PlanConflict` — in both cases nothing is written."""
-    from geo.planning import band_for, impact, validate
-    from store.planning import plan_context, plan_points, save_plan
-
-    frame = read_layer(path)
-    outcome = ImportOutcome(path=str(path), rows=len(frame), notes=list(frame.attrs["notes"]),
-                            dry_run=dry_run)
-    urban, rural = _bands(settings)
-    with engine.connect() as conn:
-        proposals = proposals_from_layer(conn, frame)
-        for proposal in proposals:
-            ctx = plan_context(conn, proposal.parent_id)
-            validation = validate(ctx, proposal)
-            points = plan_points(conn, proposal)
-            preview = impact(ctx, proposal, households=points["households"],
-                             cameras=points["cameras"], incidents=points["incidents"],
-                             workers=points["workers"],
-                             band=band_for(ctx.parent_name, urban, rural))
-            outcome.parts.append(ParentImport(ctx, proposal, validation, preview))
-    if outcome.parts and outcome.ok and not dry_run:
-        with engine.begin() as conn:  # every parent or none
-            saved = [save_plan(conn, part.proposal, actor=actor, effective=effective,
-                               note=part.proposal.note) for part in outcome.parts]
-        for part, result in zip(outcome.parts, saved, strict=True):
-            part.saved = result
-    return outcome
-
-
-# --- text for the command ---------------------------------------------------------------------
-_COUNTS = ("households", "persons", "cameras", "workers", "open_incidents")
-
-
-def describe(outcome: ImportOutcome) -> str:
-    """The report `onemap plan import` prints: per parent what changes, the problems the edit
-    introduces and the before → after table."""
-    name = Path(outcome.path).name
-    lines = [f"{name}: {outcome.rows} grid(s) in the file"]
-    lines += [f"  note: {n}" for n in outcome.notes]
-    if not outcome.parts:
-        lines.append("  no changes: the file matches the current grids")
-        return "\n".join(lines)
-    for part in outcome.parts:
-        ctx, val, imp = part.context, part.validation, part.impact
-        statuses = [u.status for u in imp.units]
-        lines.append("")
-        lines.append(f"{ctx.parent_name} ({ctx.parent_code}): "
-                     f"{statuses.count('changed')} changed, {statuses.count('new')} new, "
-                     f"{statuses.count('retired')} retired")
-        errors = [p for p in val.introduced if p.severity == "error"]
-        warns = [p for p in val.introduced if p.severity != "error"]
-        verdict = "OK" if val.ok else "REFUSED"
-        lines.append(f"  validation: {verdict} — {len(errors)} error(s), {len(warns)} "
-                     f"warning(s) introduced; {len(val.existing)} already there before")
-        codes = dict(zip(ctx.units["id"].astype(int), ctx.units["code"], strict=True))
-        codes.update({-(i + 1): u.code for i, u in enumerate(part.proposal.added)})
-        for p in errors + warns:
-            which = ", ".join(str(codes.get(int(i), i)) for i in p.unit_ids)
-            lines.append(f"    {p.severity} {p.kind}: {p.message}"
-                         + (f" [grids {which}]" if which else ""))
-        header = f"    {'code':<18} {'status':<8} " + " ".join(f"{c:>16}" for c in _COUNTS) \
-            + "  band    name"
-        lines.append("  impact (before → after):")
-        lines.append(header)
-        for u in imp.units:
-            cells = " ".join(f"{u.before.get(c, 0):>7} → {u.after.get(c, 0):<6}"
-                             for c in _COUNTS)
-            lines.append(f"    {u.code:<18} {u.status:<8} {cells}  {u.band:<7} {u.name}")
-        if imp.moved_incidents:
-            shown = ", ".join(f"#{i} → {code or 'no grid'}"
-                              for i, _, code in imp.moved_incidents[:10])
-            more = f" … {len(imp.moved_incidents) - 10} more" \
-                if len(imp.moved_incidents) > 10 else ""
-            lines.append(f"  open incidents changing grid: {len(imp.moved_incidents)} "
-                         f"({shown}{more})")
-        left = {k: v for k, v in imp.unassigned.items() if v}
-        if left:
-            lines.append("  left in no grid: " + ", ".join(f"{k} {v}" for k, v in left.items()))
-        if part.saved is not None:
-            lines.append(f"  saved as change #{part.saved.change_id}")
-    lines.append("")
-    if not outcome.ok:
-        lines.append("Nothing saved: fix the errors above and import again.")
-    elif outcome.dry_run:
-        lines.append("DRY RUN — nothing saved.")
-    elif outcome.saved:
-        lines.append(f"Saved {len(outcome.parts)} change(s).")
-    return "\n".join(lines)
-
-
-def local_time(value: str | None, tz: str, *, end_of_day: bool = False) -> datetime | None:
-    """A time from the command line: ``YYYY-MM-DD`` is a local day in ``tz`` (its start, or
-    its last instant with ``end_of_day``); a full ISO time without offset is local too.
-    None → None (now)."""
-    from zoneinfo import ZoneInfo
-
-    if value is None:
-        return None
-    zone = ZoneInfo(tz)
-    text_value = value.strip()
-    try:
-        if len(text_value) == 10:
-            day = date.fromisoformat(text_value)
-            start = datetime.combine(day, time.min, tzinfo=zone)
-            if end_of_day:
-                return datetime.combine(day + timedelta(days=1), time.min,
-                                        tzinfo=zone) - timedelta(microseconds=1)
-            return start
-        moment = datetime.fromisoformat(text_value)
-    except ValueError:
-        raise LoadError(f"{value!r} is not a date (YYYY-MM-DD) or time "
-                        "(YYYY-MM-DDTHH:MM).") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)

@@ -141,6 +141,9 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("working_days", "ONEMAP_WORKING_DAYS", False,
             "Count deadline days as working days (Chinese holidays and 调休 make-up days from "
             "data/calendar/cn_workdays.csv) instead of calendar days.", _bool),
+    Setting("snap_m", "ONEMAP_SNAP_M", 50.0,
+            "Reports and points up to this many metres outside every grid are placed in the "
+            "nearest grid (marked snapped); farther ones stay unlocated.", _positive),
     Setting("duplicate_radius_m", "ONEMAP_DUPLICATE_RADIUS_M", 50.0,
             "Near-duplicates: reports of one category within this many metres (and "
             "ONEMAP_DUPLICATE_HOURS) are stored and linked to the first.", _positive),
@@ -186,6 +189,7 @@ class Settings:
     severity_deadline_days: tuple[tuple[str, int], ...] = (("high", 1), ("medium", 3),
                                                             ("low", 7))
     working_days: bool = False
+    snap_m: float = 50.0
     duplicate_radius_m: float = 50.0
     duplicate_hours: float = 24.0
     escalate_every_s: float = 60.0

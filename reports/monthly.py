@@ -34,14 +34,15 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine
 
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
+from geo import levels as lv
+from geo.levels import GRID, TOWN, VILLAGE
 from onemap.errors import OneMapError
-from onemap.settings import DEFAULT_LEVEL_NAMES, Settings
+from onemap.settings import Settings
 from reports import narrative
 from store.measures import Period
 
-LEVELS: dict[str, int] = {"county": COUNTY, "town": TOWN, "village": VILLAGE, "grid": GRID}
-LEVEL_EN: dict[int, str] = {v: k for k, v in LEVELS.items()}
+LEVELS: dict[str, int] = {level.key: level.depth for level in lv.LEVELS}
+LEVEL_EN: dict[int, str] = dict(lv.LEVEL_KEYS)
 PREVIOUS_MONTHS_FOR_NEW = 3  # a hot spot is "new" if not hot in any of these months
 HOTSPOT_ALPHA = 0.05
 
@@ -111,23 +112,16 @@ def previous_month(month: str, back: int = 1) -> str:
 
 
 def parse_level(level: int | str) -> int:
-    """0-3 or county/town/village/grid → the level number."""
-    if isinstance(level, str) and not level.strip().lstrip("-").isdigit():
-        key = level.strip().lower()
-        if key not in LEVELS:
-            raise ReportError(f"{level!r} is not a level; choose one of "
-                              f"{', '.join(LEVELS)}.")
-        return LEVELS[key]
-    number = int(level)
-    if number not in LEVEL_EN:
-        raise ReportError(f"level {level!r} does not exist; choose one of "
-                          f"{', '.join(f'{n} ({k})' for k, n in LEVELS.items())}.")
-    return number
+    """0-3 or county/town/village/grid → the level number (:func:`geo.levels.parse_level`)."""
+    try:
+        return lv.parse_level(level)
+    except lv.LevelError as err:
+        raise ReportError(err.user_msg) from None
 
 
 def level_name_zh(level: int, settings: Settings | None) -> str:
-    names = tuple(settings.level_names) if settings is not None else DEFAULT_LEVEL_NAMES
-    return names[level] if level < len(names) else DEFAULT_LEVEL_NAMES[level]
+    return lv.name(level, "zh", tuple(settings.level_names) if settings is not None
+                   else lv.DEFAULT_NAMES_ZH)
 
 
 # --- caches ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from geo.catalog import SOURCES
+from onemap.access import Actor
 from onemap.errors import OneMapError
 
 ROLES = ("reporter", "operator")
@@ -38,8 +39,10 @@ class ApiKey:
     prefix: str
 
     @property
-    def is_operator(self) -> bool:
-        return self.role == "operator"
+    def actor(self) -> Actor:
+        """The identity this key acts as (what :func:`onemap.access.can` decides on)."""
+        return Actor(kind="apikey", id=self.id, name=self.name, role=self.role,
+                     source=self.source, prefix=self.prefix)
 
 
 def hash_key(key: str) -> str:

@@ -97,23 +97,30 @@ INCIDENT_STAGING = {
     "address": "text", "location_reason": "text", "reported_at": "float8",
     "received_at": "float8", "status": "text", "grid_id": "bigint", "village_id": "bigint",
     "town_id": "bigint", "county_id": "bigint", "due_at": "float8", "closed_at": "float8",
-    "rating": "smallint",
+    "rating": "smallint", "handling_level": "smallint",
 }
 _INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
-WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating"})
+WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating", "handling_level"})
 # The units of every level are frozen at receipt: a re-load moves a case only when its
 # location changed (a grid redrawn since then must not be undone, see store.planning).
 UNIT_COLUMNS = frozenset({"grid_id", "village_id", "town_id", "county_id"})
 
 
 def upsert_incidents(conn: Connection, staging: str, actor: str, *,
-                     keep_received: bool = False) -> tuple[int, int]:
+                     keep_received: bool = False,
+                     duplicates: tuple[float, float, str] | None = None) -> tuple[int, int]:
     """Merge staged incidents on (source, external_id); returns (inserted, updated).
 
     Times are staged as epoch seconds.  A NULL received_at means "now" for a new incident;
     with ``keep_received`` an existing incident keeps its own (so re-loading a file without
     receipt times changes nothing).  A first insert also appends the 'import' event to the
     incident's history.
+
+    With ``duplicates=(radius_m, window_s, note)`` every new located incident is checked
+    against the others like :func:`store.incidents.near_duplicate` checks one report: the
+    first case of its category within the radius and window (stored before, or earlier in the
+    file) becomes its ``duplicate_of`` and its import event gets ``note`` (``{first}`` → that
+    id).  :func:`last_duplicates_marked` tells how many were marked.
     """
     def val(c: str) -> str:
         if c in ("reported_at", "due_at", "closed_at"):
@@ -153,14 +160,69 @@ def upsert_incidents(conn: Connection, staging: str, actor: str, *,
             SELECT {select} FROM {staging} s {join}
             ON CONFLICT (source, external_id) DO UPDATE SET {sets} WHERE {changed}
             RETURNING id, status, (xmax = 0) AS inserted
-        ), ev AS (
-            INSERT INTO incident_event (incident_id, actor, action, to_status)
-            SELECT id, :actor, 'import', status FROM up WHERE inserted
+        ), fresh AS (
+            INSERT INTO _new_incident (id, status) SELECT id, status FROM up WHERE inserted
             RETURNING 1
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
     """
-    return _counts(conn, sql, {"actor": actor})
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _new_incident (id bigint PRIMARY KEY, "
+                      "status text) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _new_incident"))
+    counts = _counts(conn, sql)
+    conn.info["onemap_duplicates_marked"] = 0
+    head = tail = ""
+    if duplicates is not None and counts[0]:
+        radius_m, window_s, note = duplicates
+        conn.info["onemap_duplicates_marked"] = _mark_near_duplicates(conn, radius_m, window_s)
+        head, _, tail = note.partition("{first}")
+    # The history is append-only: each new case's import event is written once, with the
+    # near-duplicate note when it has one (as the API's receive event).
+    conn.execute(text("""
+        INSERT INTO incident_event (incident_id, actor, action, to_status, note)
+        SELECT n.id, :actor, 'import', n.status,
+               CASE WHEN i.duplicate_of IS NOT NULL AND :mark
+                    THEN :head || i.duplicate_of::text || :tail END
+        FROM _new_incident n JOIN incident i ON i.id = n.id
+        ORDER BY n.id"""), {"actor": actor, "mark": duplicates is not None, "head": head,
+                            "tail": tail})
+    return counts
+
+
+def last_duplicates_marked(conn: Connection) -> int:
+    """How many incidents the last :func:`upsert_incidents` on ``conn`` marked as
+    near-duplicates."""
+    return int(conn.info.get("onemap_duplicates_marked", 0))
+
+
+def _mark_near_duplicates(conn: Connection, radius_m: float, window_s: float) -> int:
+    """Link each new incident (``_new_incident``) to the first near one of its category."""
+    deg = radius_m / 111_320.0 * 2  # generous box for the index; the exact test follows
+    marked = conn.execute(text("""
+        WITH cand AS (
+            SELECT x.id, (
+                SELECT coalesce(o.duplicate_of, o.id) FROM incident o
+                WHERE o.geom && ST_Expand(x.geom, :deg)
+                  AND o.id <> x.id AND o.category = x.category
+                  AND o.received_at BETWEEN x.received_at - make_interval(secs => :w)
+                                        AND x.received_at + make_interval(secs => :w)
+                  AND ST_DWithin(o.geom::geography, x.geom::geography, :r)
+                  AND (NOT EXISTS (SELECT 1 FROM _new_incident k WHERE k.id = o.id)
+                       OR (o.received_at, o.id) < (x.received_at, x.id))
+                ORDER BY o.received_at, o.id LIMIT 1) AS first
+            FROM _new_incident n JOIN incident x ON x.id = n.id
+            WHERE x.geom IS NOT NULL)
+        UPDATE incident i SET duplicate_of = c.first FROM cand c
+        WHERE i.id = c.id AND c.first IS NOT NULL"""),
+        {"deg": deg, "w": window_s, "r": radius_m}).rowcount
+    if not marked:
+        return 0
+    while conn.execute(text("""
+            UPDATE incident i SET duplicate_of = d.duplicate_of FROM incident d
+            WHERE i.duplicate_of = d.id AND d.duplicate_of IS NOT NULL
+              AND i.id IN (SELECT id FROM _new_incident)""")).rowcount:
+        pass  # a duplicate of a duplicate points at the first report, as over the API
+    return int(marked)
 
 
 HOUSEHOLD_STAGING = {

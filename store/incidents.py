@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-LEVEL_COLUMNS = {0: "county_id", 1: "town_id", 2: "village_id", 3: "grid_id"}
+from geo.levels import LEVEL_COLUMNS  # noqa: E402,F401  (re-exported)
+from store.db import connection
 
 _INSERT_COLUMNS = (
     "source", "external_id", "category", "subcategory", "severity", "description", "address",
@@ -310,3 +311,64 @@ def grid_workers_by_grid(conn: Connection) -> dict[int, int]:
 
 def departments_by_code(conn: Connection) -> dict[str, int]:
     return {r.code: r.id for r in conn.execute(text("SELECT id, code FROM department"))}
+
+
+def places_stamp(conn: Connection) -> tuple[Any, ...]:
+    """A cheap value that moves when grid workers or departments change."""
+    return tuple(conn.execute(text(
+        "SELECT (SELECT count(*) FROM grid_worker), (SELECT max(id) FROM grid_worker), "
+        "(SELECT count(*) FROM department)")).one())
+
+
+def dispatch_names(conn: Connection, department_id: int, worker_id: int | None
+                   ) -> tuple[str | None, str | None]:
+    """The department's and (if any) the grid worker's name, for the 双派单 note."""
+    dept = conn.execute(text("SELECT name FROM department WHERE id = :i"),
+                        {"i": department_id}).scalar()
+    worker = conn.execute(text("SELECT name FROM grid_worker WHERE id = :i"),
+                          {"i": worker_id}).scalar() if worker_id else None
+    return dept, worker
+
+
+def try_job_lock(conn: Connection, key: int) -> bool:
+    """Take a session-level advisory lock without waiting (False: another job holds it)."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def release_job_lock(conn: Connection, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    conn.commit()
+
+
+def last_notes(conn: Connection, ids: list[int]) -> dict[int, str | None]:
+    """The note of each incident's latest event (what the last person to act wrote)."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT ON (incident_id) incident_id, note FROM incident_event
+        WHERE incident_id = ANY(:ids) ORDER BY incident_id, at DESC, id DESC"""),
+                        {"ids": ids}).all()
+    return {r.incident_id: r.note for r in rows}
+
+
+def household_address(db: Any, code: str) -> str | None:
+    """The register's address of the household with this code (Open311 ``address_id``)."""
+    with connection(db) as conn:
+        return conn.execute(text("SELECT address FROM household WHERE code = :c "
+                                 "ORDER BY id LIMIT 1"), {"c": code}).scalar()
+
+
+def request_hash(db: Any, incident_id: int) -> str | None:
+    with connection(db) as conn:
+        return conn.execute(text("SELECT request_hash FROM incident WHERE id = :i"),
+                            {"i": incident_id}).scalar()
+
+
+def id_by_external_id(db: Any, external_id: str) -> int | None:
+    with connection(db) as conn:
+        return conn.execute(text("SELECT id FROM incident WHERE external_id = :t "
+                                 "ORDER BY id LIMIT 1"), {"t": external_id}).scalar()
+
+
+def last_change(db: Any) -> Any:
+    """When any incident last changed (a cheap stamp for caches of reports)."""
+    with connection(db) as conn:
+        return conn.scalar(text("SELECT max(updated_at) FROM incident"))

@@ -50,27 +50,24 @@ Definitions
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import text
 
-from geo.workflow import COUNTY, GRID, OPEN_STATES, STATES, TOWN, VILLAGE
+from geo.levels import LEVEL_COLUMNS, LEVELS
+from geo.workflow import OPEN_STATES, STATES
+from store.db import Bindable  # noqa: E402
 from store.models import SEVERITIES, SOURCES
 
-Bindable = Connection | Engine
-
 # The frozen incident column that says which unit of each level an incident belongs to.
-UNIT_COLUMNS: dict[int, str] = {
-    COUNTY: "county_id", TOWN: "town_id", VILLAGE: "village_id", GRID: "grid_id",
-}
+UNIT_COLUMNS: dict[int, str] = dict(LEVEL_COLUMNS)
 # closed_share_by_level columns, in the order of the hierarchy from the bottom up.
-LEVEL_NAMES: dict[int, str] = {GRID: "grid", VILLAGE: "village", TOWN: "town", COUNTY: "county"}
+LEVEL_NAMES: dict[int, str] = {lv.depth: lv.key for lv in reversed(LEVELS)}
 
 SUMMARY_COLUMNS = (
     "received", "dispatched", "resolved", "resolution_rate", "on_time_rate",
@@ -207,15 +204,7 @@ def unit_column(level: int) -> str:
             "2 (village) and 3 (grid)") from None
 
 
-@contextmanager
-def _connection(db: Bindable) -> Iterator[Connection]:
-    """Use the caller's connection (and transaction) as is; open one from an Engine."""
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            yield conn
-    else:
-        with nullcontext(db) as conn:
-            yield conn
+from store.db import connection as _connection  # noqa: E402
 
 
 def _units_cte(scope: Scope) -> tuple[str, dict[str, Any]]:

@@ -53,10 +53,11 @@ from zoneinfo import ZoneInfo
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from geo.workflow import GRID
 from store import measures
+from store.db import Bindable  # noqa: E402
 from store.measures import (
     _ON_TIME,
     _RESOLVED,
@@ -69,8 +70,6 @@ from store.measures import (
     unit_column,
 )
 from store.versions import in_force_sql
-
-Bindable = Engine | Connection
 
 MEASURE_COLUMNS = (
     "code", "name", "received", "households", "per_1000", "prev_received", "change_pct",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,9 +37,10 @@ from geo.crs import area_m2
 from geo.planning import PlanContext, PointSet, Proposal
 from geo.workflow import GRID
 from onemap.errors import OneMapError
+from store.db import Bindable  # noqa: E402
+from store.db import connection as _connect
 from store.versions import in_force_sql
 
-Bindable = Engine | Connection
 BBox = tuple[float, float, float, float]
 
 # A caller's clock may run a little ahead of the database's: this much "future" is now.
@@ -69,23 +69,8 @@ class SaveResult:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-@contextmanager
-def _connect(db: Bindable):
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            yield conn
-    else:
-        yield db
-
-
-def _rows(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
-    with _connect(db) as conn:
-        return [dict(r._mapping) for r in conn.execute(text(sql), dict(params or {}))]
-
-
-def _scalar(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-    with _connect(db) as conn:
-        return conn.scalar(text(sql), dict(params or {}))
+from store.db import rows as _rows  # noqa: E402
+from store.db import scalar as _scalar  # noqa: E402
 
 
 def _aware(value: datetime | None, what: str) -> datetime | None:

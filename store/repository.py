@@ -11,23 +11,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
-Bindable = Engine | Connection
-
-
-def _scalar(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            return conn.scalar(text(sql), params or {})
-    return db.scalar(text(sql), params or {})
-
-
-def _rows(db: Bindable, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql), params or {})]
-    return [dict(r._mapping) for r in db.execute(text(sql), params or {})]
+from store.db import Bindable
+from store.db import rows as _rows
+from store.db import scalar as _scalar
 
 
 # --- health --------------------------------------------------------------------------------
@@ -119,3 +107,22 @@ def load_units_frame(db: Bindable, *, at: Any = None):
             geometry=[], crs="EPSG:4326")
     frame["parent_id"] = frame["parent_id"].astype("Int64")
     return frame
+
+
+def county_codes(db: Bindable) -> dict[int, str]:
+    """Codes of the current top-level units by id."""
+    return {int(r["id"]): r["code"] for r in _rows(
+        db, "SELECT id, code FROM unit WHERE level = 0 AND valid_to IS NULL")}
+
+
+def current_unit_by_code(db: Bindable, code: str) -> dict | None:
+    """The highest current unit with this code (level, id, name), or None."""
+    rows = _rows(db, "SELECT level, id, name FROM unit WHERE code = :c AND valid_to IS NULL "
+                     "ORDER BY level LIMIT 1", {"c": code})
+    return rows[0] if rows else None
+
+
+def current_unit_id(db: Bindable, ref: str) -> int | None:
+    """The current unit whose code (preferred) or id is ``ref``, or None."""
+    return _scalar(db, "SELECT id FROM unit WHERE valid_to IS NULL AND (code = :r OR "
+                       "CAST(id AS text) = :r) ORDER BY (code = :r) DESC LIMIT 1", {"r": ref})

@@ -29,13 +29,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from geo.workflow import GRID, OPEN_STATES
 from store import measures
+from store.db import Bindable  # noqa: E402
 from store.measures import Filters, Period, Scope, _aware, _connection, _filter_sql, _within_sql
 
-Bindable = Engine | Connection
 BBox = tuple[float, float, float, float]
 
 MEASURES = ("incidents", "per_1000_households", "overdue", "resolution_rate", "closed_in_grid")
@@ -61,9 +61,7 @@ _INCIDENT_JOINS = """
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _rows(db: Bindable, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
-    with _connection(db) as conn:
-        return [dict(r._mapping) for r in conn.execute(text(sql), params or {})]
+from store.db import rows as _rows  # noqa: E402
 
 
 def _now_params(now: datetime | None) -> dict[str, Any]:

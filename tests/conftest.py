@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, Engine, create_engine
 
-from onemap.bootstrap import start_server
+from cli.bootstrap import start_server
 from onemap.settings import Settings, load_settings
 from store import migrate
 from store.engine import database_url, ensure_database, test_database_name

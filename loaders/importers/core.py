@@ -14,10 +14,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
+from geo.policy import IntakePolicy, policy_from
 from loaders.importers import cameras, households, incidents
 from loaders.importers.options import KINDS, LoadError, LoadOptions
 from loaders.importers.progress import Progress
 from loaders.importers.report import LoadReport, Rejects, write_rejects
+from onemap.settings import Settings
 
 POINT_KINDS = {"households": households, "cameras": cameras, "incidents": incidents}
 
@@ -44,8 +46,11 @@ def _transaction(db: Engine | Connection, dry_run: bool) -> Iterator[Connection]
 
 
 def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,
-        db: Engine | Connection, timezone: str = "Asia/Shanghai") -> LoadReport:
+        db: Engine | Connection, policy: IntakePolicy | None = None) -> LoadReport:
     """Load ``path`` as ``kind`` (boundaries, households, cameras, incidents).
+
+    Points are placed, timed and (incidents) deduplicated by ``policy`` — the runtime
+    context's intake policy, the same the API uses; the default settings' without one.
 
     Returns the report; raises :class:`LoadError` (or another OneMapError) when the file is
     refused as a whole, leaving the database untouched.  Rejected rows do not fail the load:
@@ -54,6 +59,7 @@ def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,
     if kind not in KINDS:
         raise LoadError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
     options = options or LoadOptions()
+    policy = policy or policy_from(Settings())
     path = Path(path)
     if not path.exists():
         raise LoadError(f"File not found: {path}")
@@ -70,8 +76,8 @@ def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,
             else:
                 from loaders.importers.points import load_points
 
-                rejects, table = load_points(conn, POINT_KINDS[kind], path, options, timezone,
-                                      progress, report)
+                rejects, table = load_points(conn, POINT_KINDS[kind], path, options, policy,
+                                             progress, report)
     except (IntegrityError, DataError) as exc:
         raise LoadError(f"The database refused the load of {path.name}; nothing was written. "
                         f"{str(exc.orig).strip().splitlines()[0]}",

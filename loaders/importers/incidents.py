@@ -15,8 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, SOURCE_ALIASES, SOURCES
-from geo.deadlines import due_at
-from geo.workflow import GRID, OPEN_STATES, STATES
+from geo.workflow import OPEN_STATES, STATES
 from loaders.importers.options import LoadError
 from loaders.importers.points import PointContext
 from loaders.importers.values import (
@@ -197,24 +196,45 @@ def prepare(ctx: PointContext) -> dict[str, Any]:
 
 
 def after_assign(ctx: PointContext, columns: dict[str, Any], located: np.ndarray,
-                 keep: np.ndarray) -> None:
-    """Rows without a location are 'unlocated' (not 'received'); open incidents without a
-    deadline get the default one of `geo.deadlines.due_at` (handled at grid level)."""
+                 keep: np.ndarray, assigned: Any) -> None:
+    """Rows without a location are 'unlocated' (not 'received'); each row's handling level is
+    its deepest unit (as the API sets it); open incidents without a deadline get the intake
+    policy's (``ONEMAP_LEVEL_DEADLINE_DAYS``, ``ONEMAP_SEVERITY_DEADLINE_DAYS``,
+    ``ONEMAP_WORKING_DAYS``) — the same due time the API would give."""
     status = columns["status"]
-    status[keep & ~located & (status == "received")] = "unlocated"
+    n = len(status)
+    levels = np.full(n, -1, dtype=np.int64)
+    if len(assigned.unit_ids):
+        ids = assigned.unit_ids
+        depth = np.where(ids >= 0, np.arange(ids.shape[1])[None, :], -1).max(axis=1)
+        levels[located] = depth
+    in_unit = levels >= 0
+    status[keep & ~in_unit & (status == "received")] = "unlocated"
+    columns["handling_level"] = np.array([int(v) if v >= 0 else None for v in levels],
+                                         dtype=object)
     due = columns["due_at"]
     received = columns["received_at"]
     todo = keep & np.isnan(due) & np.isfinite(received) & np.isin(status, OPEN_STATES)
     if todo.any():
         times = pd.to_datetime(received[todo], unit="s", utc=True)
-        deadline = due_at(times, np.full(int(todo.sum()), GRID), columns["severity"][todo],
-                          tz=ctx.timezone)
+        deadline = ctx.policy.deadlines.due_many(times, levels[todo],
+                                                 columns["severity"][todo])
         due[todo] = (deadline - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
         ctx.report.notes.append(f"{int(todo.sum())} open incident(s) without a deadline: "
-                                "due_at set by the grid-level rules (geo.deadlines.due_at)")
+                                "due_at set by the configured deadline rules")
 
 
 def store(conn: Connection, staging: str, ctx: PointContext) -> tuple[int, int]:
     actor = ctx.options.actor or f"import:{ctx.path.name}"
     keep_received = bulk.staged_has_null(conn, staging, "received_at")
-    return bulk.upsert_incidents(conn, staging, actor, keep_received=keep_received)
+    policy = ctx.policy
+    counts = bulk.upsert_incidents(conn, staging, actor, keep_received=keep_received,
+                                   duplicates=(policy.duplicate_radius_m,
+                                               policy.duplicate_seconds,
+                                               policy.duplicate_note("{first}")))
+    marked = bulk.last_duplicates_marked(conn)
+    if marked:
+        ctx.report.notes.append(f"{marked} near-duplicate(s) marked and linked to the first "
+                                f"report ({policy.duplicate_radius_m:g} m, "
+                                f"{policy.duplicate_hours:g} h)")
+    return counts

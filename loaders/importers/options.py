@@ -32,7 +32,7 @@ class LoadOptions:
     allow_overlaps: bool = False
     dry_run: bool = False
     rejects_path: Path | None = None  # None: <file>.rejects.csv next to the input
-    snap_m: float | None = 50.0
+    snap_m: float | None = None  # None: the intake policy's (ONEMAP_SNAP_M)
     source: str | None = None  # incidents: channel when the file has no source column
     allow_unlocated: bool = False  # incidents: keep rows without coordinates (no geom)
     actor: str | None = None  # incident history actor; default 'import:<filename>'

@@ -19,6 +19,8 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from geo.assign import REASONS
+from geo.levels import LEVEL_COLUMNS as _COLUMNS
+from geo.policy import IntakePolicy
 from loaders.importers.columns import require, resolve_columns
 from loaders.importers.coords import lonlat_from_cells
 from loaders.importers.options import LoadError, LoadOptions
@@ -28,7 +30,7 @@ from loaders.importers.tables import promote_header, read_table
 from store import bulk
 
 # Unit id columns by level (0 = county … 3 = grid) for tables that freeze every level.
-LEVEL_COLUMNS = ("county_id", "town_id", "village_id", "grid_id")
+LEVEL_COLUMNS = tuple(_COLUMNS.values())
 
 
 @dataclass
@@ -37,12 +39,16 @@ class PointContext:
 
     path: Path
     options: LoadOptions
-    timezone: str
+    policy: IntakePolicy
     table: pd.DataFrame
     found: dict[str, str]
     rejects: Rejects
     report: LoadReport
     now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+
+    @property
+    def timezone(self) -> str:
+        return self.policy.deadlines.timezone
 
     def cells(self, fld: str) -> pd.Series | None:
         """The text column of ``fld``, or None when the file has none."""
@@ -66,8 +72,9 @@ class PointKind(Protocol):
     def store(self, conn: Connection, staging: str, ctx: PointContext) -> tuple[int, int]: ...
 
 
-def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOptions, timezone: str,
-                progress: Progress, report: LoadReport) -> tuple[Rejects, pd.DataFrame]:
+def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOptions,
+                policy: IntakePolicy, progress: Progress, report: LoadReport
+                ) -> tuple[Rejects, pd.DataFrame]:
     """Run the pipeline inside the caller's transaction; fills ``report`` and returns the
     rejects and the text table (the caller writes the rejects file once the transaction has
     succeeded)."""
@@ -87,7 +94,7 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
     found = resolve_columns(kind.KIND, table.columns, options.mapping)
     require(kind.KIND, found, kind.REQUIRED, table.columns)
     rejects = Rejects(len(table), first_row=table.attrs.get("first_row", 2))
-    ctx = PointContext(path, options, timezone, table, found, rejects, report)
+    ctx = PointContext(path, options, policy, table, found, rejects, report)
     t1 = time.perf_counter()
     report.seconds["read"] = t1 - t0
 
@@ -112,12 +119,13 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
 
     progress.stage("assigning to grids")
     located = keep & np.isfinite(lon)
-    assigned = assign(conn, lon[located], lat[located], options.snap_m)
+    snap_m = options.snap_m if options.snap_m is not None else policy.snap_m
+    assigned = assign(conn, lon[located], lat[located], snap_m)
     for reason, count in assigned.counts.items():
         report.reasons[reason] += count
     after = getattr(kind, "after_assign", None)
     if after is not None:
-        after(ctx, columns, located, keep)
+        after(ctx, columns, located, keep, assigned)
     n_unlocated = int((keep & ~np.isfinite(lon)).sum())
     if n_unlocated:
         report.notes.append(f"{n_unlocated} row(s) without coordinates stored unlocated")

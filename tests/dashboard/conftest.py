@@ -21,7 +21,7 @@ def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, ONEMAP_PORT=str(port), ONEMAP_WORKERS="1",
                **env_extra)
-    proc = subprocess.Popen([sys.executable, "-m", "onemap.cli", "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -23,6 +23,7 @@ from dashboard import geodata
 from geo import crs
 from onemap.settings import Settings
 from store.engine import database_url, get_engine
+from store.runtime import build_runtime
 from tests.helpers import free_port, fresh_demo_database, sibling_database
 
 URL = "/wall/units.geojson"
@@ -46,7 +47,7 @@ def _settings(settings: Settings, url: str, datum: str = "wgs84") -> Settings:
 
 def _client(s: Settings):
     app = flask.Flask(__name__)
-    geodata.register(app, s)
+    geodata.register(app, build_runtime(s))
     return app.test_client()
 
 

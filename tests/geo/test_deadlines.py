@@ -21,7 +21,7 @@ from geo.deadlines import (
     add_working_time,
     due_at,
 )
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -1,16 +1,26 @@
-"""geo/ stays a pure library: no database, web or map-rendering imports."""
+"""geo/ stays a pure library: no database, web or map-rendering imports — for every module."""
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
-FORBIDDEN = ("sqlalchemy", "geoalchemy2", "psycopg", "dash", "flask", "folium")
+FORBIDDEN = ("sqlalchemy", "geoalchemy2", "psycopg", "dash", "flask", "folium", "store",
+             "intake", "planning", "loaders", "reports", "dashboard", "cli")
+GEO = Path(__file__).resolve().parents[2] / "geo"
 
 
-def test_geo_imports_no_database_or_web_modules() -> None:
+def geo_modules() -> list[str]:
+    return sorted(f"geo.{m.name}" for m in pkgutil.iter_modules([str(GEO)]))
+
+
+def test_every_geo_module_imports_no_database_or_web_modules() -> None:
+    modules = geo_modules()
+    assert {"geo.crs", "geo.assign", "geo.levels", "geo.policy", "geo.workflow"} <= set(modules)
     code = (
-        "import geo, geo.crs, geo.assign, geo.coverage, geo.simplify, geo.testing; import sys; "
+        f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]; "
         "print(','.join(sorted(bad)))"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from loaders.commands import options_from_args, register
+from cli.load import options_from_args, register
 from onemap.errors import OneMapError
 from onemap.settings import Settings
 from tests.loaders.files import incidents_frame

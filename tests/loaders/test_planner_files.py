@@ -14,6 +14,9 @@ from sqlalchemy import Connection, Engine, text
 
 from loaders import planner_files as pf
 from loaders.sample import ORIGIN
+from onemap.settings import Settings
+from planning import service as planning
+from store.runtime import build_runtime
 from tests.helpers import fresh_demo_database, sibling_database
 
 pytestmark = pytest.mark.db
@@ -143,8 +146,8 @@ def test_moved_shared_edge_validates_and_saves_new_versions(planner_db: Engine, 
         assert set(added[G1].replaces) == {before[G1]["id"], before[G2]["id"]}  # it grew
         assert added[G2].replaces == (before[G2]["id"],)
 
-    outcome = pf.import_file(planner_db, edited, actor="test")
-    assert outcome.ok, pf.describe(outcome)
+    outcome = planning.import_file(_rt(planner_db), edited, actor="test")
+    assert outcome.ok, planning.describe(outcome)
     assert outcome.saved
     with planner_db.connect() as db:
         after = {c: _current(db, c) for c in (G1, G2, G3)}
@@ -171,8 +174,8 @@ def test_merging_two_rows_retires_one_grid(planner_db: Engine, tmp_path: Path) -
     assert set(proposal.removed) == {old[G1]["id"], old[G2]["id"]}
     assert [u.code for u in proposal.added] == [G1]
     assert set(proposal.added[0].replaces) == {old[G1]["id"], old[G2]["id"]}
-    outcome = pf.import_file(planner_db, edited, actor="test")
-    assert outcome.ok and outcome.saved, pf.describe(outcome)
+    outcome = planning.import_file(_rt(planner_db), edited, actor="test")
+    assert outcome.ok and outcome.saved, planning.describe(outcome)
     assert [u.status for u in outcome.parts[0].impact.units if u.code == G2] == ["retired"]
     with planner_db.connect() as db:
         assert db.execute(text("SELECT count(*) FROM unit WHERE code = :c AND valid_to IS NULL"),
@@ -214,8 +217,8 @@ def test_new_grid_in_a_blank_area_gets_its_parent(planner_db: Engine, tmp_path: 
                                 {"c": VILLAGE}).scalar()
     assert proposal.parent_id == village_id
     assert sorted(u.code for u in proposal.added) == [G3, f"{VILLAGE}004"]
-    outcome = pf.import_file(planner_db, edited, actor="test")
-    assert outcome.ok and outcome.saved, pf.describe(outcome)
+    outcome = planning.import_file(_rt(planner_db), edited, actor="test")
+    assert outcome.ok and outcome.saved, planning.describe(outcome)
     with planner_db.connect() as db:
         assert _current(db, f"{VILLAGE}004")["version"] == 1
 
@@ -226,12 +229,12 @@ def test_stale_file_conflicts_and_writes_nothing(planner_db: Engine, tmp_path: P
     with planner_db.connect() as db:
         path = _export(db, tmp_path, "gpkg")
     first = _write(_move_shared_edge(_read(path), X0 + 0.025), tmp_path / "first.gpkg")
-    assert pf.import_file(planner_db, first, actor="planner A").saved
+    assert planning.import_file(_rt(planner_db), first, actor="planner A").saved
     count = _count_units(planner_db)
     # planner B edited the old export: grid 1 (and 2) still at version 1 in that file
     second = _write(_move_shared_edge(_read(path), X0 + 0.015), tmp_path / "second.gpkg")
     with pytest.raises(PlanConflict) as err:
-        pf.import_file(planner_db, second, actor="planner B")
+        planning.import_file(_rt(planner_db), second, actor="planner B")
     assert G1 in str(err.value)
     assert _count_units(planner_db) == count
     with planner_db.connect() as db:
@@ -250,9 +253,9 @@ def test_overlap_is_refused_by_validation(planner_db: Engine, tmp_path: Path) ->
     raw.loc[raw["code"] == G1, "geometry"] = MultiPolygon([box(X0, Y0, X0 + 0.03, Y0 + 0.04)])
     edited = _write(raw, tmp_path / "overlap.geojson")
     count = _count_units(planner_db)
-    outcome = pf.import_file(planner_db, edited, actor="test")
+    outcome = planning.import_file(_rt(planner_db), edited, actor="test")
     assert not outcome.ok and not outcome.saved
-    assert "overlap" in pf.describe(outcome)
+    assert "overlap" in planning.describe(outcome)
     assert _count_units(planner_db) == count
 
 
@@ -266,12 +269,12 @@ def test_dry_run_previews_households_without_saving(planner_db: Engine, tmp_path
     assert list(_read(path).set_index("code").loc[[G1, G2], "households"]) == [0, 1]
     edited = _write(_move_shared_edge(_read(path), X0 + 0.025), path)
     count = _count_units(planner_db)
-    outcome = pf.import_file(planner_db, edited, actor="test", dry_run=True)
+    outcome = planning.import_file(_rt(planner_db), edited, actor="test", dry_run=True)
     assert outcome.ok and not outcome.saved
     units = {u.code: u for u in outcome.parts[0].impact.units}
     assert (units[G1].before["households"], units[G1].after["households"]) == (0, 1)
     assert (units[G2].before["households"], units[G2].after["households"]) == (1, 0)
-    assert "DRY RUN" in pf.describe(outcome)
+    assert "DRY RUN" in planning.describe(outcome)
     assert _count_units(planner_db) == count
 
 
@@ -360,10 +363,15 @@ def test_same_geometry_tolerates_file_noise() -> None:
 
 
 def test_local_time_is_a_local_day() -> None:
-    start = pf.local_time("2024-03-01", "Asia/Shanghai")
+    start = planning.local_time("2024-03-01", "Asia/Shanghai")
     assert start.isoformat() == "2024-03-01T00:00:00+08:00"
-    end = pf.local_time("2024-03-01", "Asia/Shanghai", end_of_day=True)
+    end = planning.local_time("2024-03-01", "Asia/Shanghai", end_of_day=True)
     assert end.isoformat() == "2024-03-01T23:59:59.999999+08:00"
-    assert pf.local_time(None, "Asia/Shanghai") is None
+    assert planning.local_time(None, "Asia/Shanghai") is None
     with pytest.raises(pf.LoadError, match="not a date"):
-        pf.local_time("March", "Asia/Shanghai")
+        planning.local_time("March", "Asia/Shanghai")
+
+
+def _rt(engine):
+    """The runtime context the planning service works in (default settings, this database)."""
+    return build_runtime(Settings(), engine=engine)

@@ -13,7 +13,7 @@ from tests.helpers import free_port
 
 
 def _onemap(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onemap.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
                           text=True, timeout=60, env=env)
 
 

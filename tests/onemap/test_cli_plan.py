@@ -13,8 +13,8 @@ import pytest
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import Engine, text
 
+from cli import main
 from loaders.sample import ORIGIN
-from onemap.cli import main
 from tests.helpers import fresh_demo_database, sibling_database
 
 pytestmark = pytest.mark.db
@@ -147,7 +147,7 @@ def test_import_refusals_exit_non_zero_and_write_nothing(plan_db, tmp_path: Path
 def test_shapefile_export_from_a_real_shell(plan_db, tmp_path: Path) -> None:
     url, _ = plan_db
     result = subprocess.run(
-        [sys.executable, "-m", "onemap.cli", "plan", "export", str(tmp_path / "g.shp"),
+        [sys.executable, "-m", "cli", "plan", "export", str(tmp_path / "g.shp"),
          "--format", "shp"], capture_output=True, text=True, timeout=120,
         env=dict(os.environ, DATABASE_URL=url))
     assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.db
 
 def run(db_url: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, DATABASE_URL=db_url, ONEMAP_BASEMAP_URL="")
-    return subprocess.run([sys.executable, "-m", "onemap.cli", "export", "monthly", *args],
+    return subprocess.run([sys.executable, "-m", "cli", "export", "monthly", *args],
                           env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -11,11 +11,12 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, g, request
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from intake.schema import ReportError
-from store.api_keys import ApiKey, verify_key
+from onemap.access import Actor
+from onemap.context import Runtime
+from store.api_keys import verify_key
 
 MAX_SINGLE_BYTES = 256 * 1024  # one report: far more than 4,000 characters of text
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 10,000 reports
@@ -76,17 +77,18 @@ def presented_key() -> str | None:
     return None
 
 
-def require_key(engine_of: Callable[[], Engine]) -> ApiKey:
+def require_key(rt: Runtime) -> Actor:
+    """The actor of the request's API key, or a 401/403 saying what to send."""
     key = presented_key()
     if not key:
         raise ReportError("an API key is required: send it as 'X-API-Key: <key>' (ask the "
                           "administrator for one: onemap apikey add)",
                           [("X-API-Key", "is required")], status=401, code="unauthorized")
-    found = verify_key(engine_of(), key)
+    found = verify_key(rt.engine, key)
     if found is None:
         raise ReportError("this API key is not valid (unknown or revoked)",
                           [("X-API-Key", "unknown or revoked")], status=403, code="forbidden")
-    return found
+    return found.actor
 
 
 def api_route(fn: Callable[..., Response]) -> Callable[..., Response]:

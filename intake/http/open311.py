@@ -18,19 +18,20 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from dashboard.api.common import MAX_SINGLE_BYTES
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE
 from intake import open311 as o311
 from intake import service
+from intake.http.common import MAX_SINGLE_BYTES
 from intake.open311 import Open311Error
 from intake.schema import ReportError, parse_report
-from onemap.settings import Settings
+from onemap.access import Actor, can
+from onemap.context import Runtime
 from store import incidents as db_incidents
-from store.api_keys import ApiKey, verify_key
+from store.api_keys import verify_key
 
 PREFIX = "/open311/v2"
 
@@ -97,15 +98,15 @@ def _presented_key(params: dict[str, Any] | None = None) -> str | None:
     return str(key).strip() if key else None
 
 
-def _optional_key(engine_of: Callable[[], Engine]) -> ApiKey | None:
+def _optional_key(rt: Runtime) -> Actor | None:
     """A GET's key, if it sent one (an operator key also shows private categories)."""
     raw = _presented_key()
     if not raw:
         return None
-    key = verify_key(engine_of(), raw)
+    key = verify_key(rt.engine, raw)
     if key is None:
         raise Open311Error(403, "api_key: not valid (unknown or revoked); reading needs no key")
-    return key
+    return key.actor
 
 
 def _post_params() -> dict[str, Any]:
@@ -216,10 +217,10 @@ def _date_range(tz: str) -> tuple[datetime, datetime | None]:
     return start, end
 
 
-def _visible(key: ApiKey | None) -> list[str]:
-    """Categories a reader may see: all but the private ones, unless the key is an
-    operator's."""
-    if key is not None and key.is_operator:
+def _visible(key: Actor | None) -> list[str]:
+    """Categories a reader may see: all but the private ones, unless the key may read
+    private cases."""
+    if can(key, "incident.read_private"):
         return [c.code for c in CATEGORIES]
     return [c.code for c in CATEGORIES if c.code not in o311.PRIVATE_CATEGORIES]
 
@@ -228,18 +229,17 @@ def _last_notes(conn: Connection, ids: list[int]) -> dict[int, str | None]:
     """The note of each incident's latest event (what the last person to act wrote)."""
     if not ids:
         return {}
-    rows = conn.execute(text("""
-        SELECT DISTINCT ON (incident_id) incident_id, note FROM incident_event
-        WHERE incident_id = ANY(:ids) ORDER BY incident_id, at DESC, id DESC"""),
-                        {"ids": ids}).all()
-    return {r.incident_id: r.note for r in rows}
+    return db_incidents.last_notes(conn, ids)
 
 
 # -- the blueprint ---------------------------------------------------------------------------
 
-def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
+def blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("open311_v2", __name__, url_prefix=PREFIX)
-    tz = settings.timezone
+    tz = rt.settings.timezone
+
+    def engine_of() -> Engine:
+        return rt.engine
 
     def lang() -> str:
         return o311.lang_of(request.args.get("lang"))
@@ -269,17 +269,15 @@ def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
             raise Open311Error(403, "api_key: is required to post a request (ask the "
                                "administrator for one)")
         db = engine_of()
-        key = verify_key(db, raw_key)
-        if key is None:
+        found = verify_key(db, raw_key)
+        if found is None:
             raise Open311Error(403, "api_key: not valid (unknown or revoked); nothing was "
                                "stored")
+        key = found.actor
         address = None
         address_id = params.get("address_id")
         if address_id is not None and str(address_id).strip():
-            with db.connect() as conn:
-                address = conn.execute(text(
-                    "SELECT address FROM household WHERE code = :c ORDER BY id LIMIT 1"),
-                    {"c": str(address_id).strip()}).scalar()
+            address = db_incidents.household_address(db, str(address_id).strip())
             if address is None:
                 raise Open311Error(400, f"address_id: {str(address_id)!r} is not in the "
                                    "household register")
@@ -287,12 +285,10 @@ def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
         token = o311.token_for(key.source, idem)
         report = parse_report(o311.form_to_report(params, source=key.source, token=token,
                                                   address_from_id=address))
-        result = service.submit(db, settings, report, key, idempotency_key=idem)
+        result = service.submit(rt.acting_as(key), report, idempotency_key=idem)
         row = result.incident
         if not result.created and idem:
-            with db.connect() as conn:
-                stored = conn.execute(text("SELECT request_hash FROM incident WHERE id = :i"),
-                                      {"i": row["id"]}).scalar()
+            stored = db_incidents.request_hash(db, row["id"])
             if stored != report.fingerprint():
                 raise Open311Error(422, f"Idempotency-Key: {idem!r} was already used for a "
                                    f"different request ({row['id']}); use a new key for a new "
@@ -305,7 +301,7 @@ def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
     @bp.get("/requests.<fmt>")
     @open311_route
     def get_requests(fmt: str) -> Response:
-        key = _optional_key(engine_of)
+        key = _optional_key(rt)
         visible = _visible(key)
         page = _int("page", 1, 1, 100_000)
         size = _int("page_size", o311.DEFAULT_PAGE_SIZE, 1, o311.MAX_PAGE_SIZE)
@@ -344,7 +340,7 @@ def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
     @open311_route
     def get_request(name: str) -> Response:
         raw_id, _fmt = _split(name)
-        key = _optional_key(engine_of)
+        key = _optional_key(rt)
         row = None
         if raw_id.isdigit() and len(raw_id) <= 18:
             with engine_of().connect() as conn:
@@ -362,10 +358,7 @@ def blueprint(settings: Settings, engine_of: Callable[[], Engine]) -> Blueprint:
         token, _fmt = _split(name)
         found = None
         if token.startswith(o311.TOKEN_PREFIX) and len(token) <= 128:
-            with engine_of().connect() as conn:
-                found = conn.execute(text(
-                    "SELECT id FROM incident WHERE external_id = :t ORDER BY id LIMIT 1"),
-                    {"t": token}).scalar()
+            found = db_incidents.id_by_external_id(engine_of(), token)
         if found is None:
             raise Open311Error(404, f"token: there is no request with token {token!r}")
         return _respond([{"service_request_id": str(found), "token": token}],

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from geo.crs import from_wgs84, to_wgs84
 from geo.deadlines import DeadlineRules
 from geo.workflow import GRID
-from tests.api.conftest import EDGE, HOUSEHOLDS, OUTSIDE, headers, lattice, new_report
+from tests.intake.conftest import EDGE, HOUSEHOLDS, OUTSIDE, headers, lattice, new_report
 
 pytestmark = pytest.mark.db
 

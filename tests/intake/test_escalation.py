@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.deadlines import DeadlineRules
-from geo.workflow import COUNTY, GRID, TOWN, VILLAGE
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 from intake import service
-from tests.api.conftest import OUTSIDE, headers, lattice, new_report
+from store.runtime import build_runtime
+from tests.intake.conftest import OUTSIDE, headers, lattice, new_report
 
 pytestmark = pytest.mark.db
 
@@ -69,7 +70,7 @@ def job_events(engine: Engine, ids: list[int]) -> list[dict[str, Any]]:
 
 
 def run(engine: Engine, settings, **kw: Any) -> service.EscalationRun:
-    return service.escalate_overdue(engine, settings, **kw)
+    return service.escalate_overdue(build_runtime(settings, engine=engine), **kw)
 
 
 # -- one case ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE
-from tests.api.conftest import HOUSEHOLDS, OUTSIDE, headers
+from tests.intake.conftest import HOUSEHOLDS, OUTSIDE, headers
 
 pytestmark = pytest.mark.db
 
@@ -513,7 +513,7 @@ def test_private_categories_need_an_operator_key(client, keys) -> None:
 
 
 def test_database_outage_is_503(client, monkeypatch) -> None:
-    from dashboard.api import open311 as api_open311
+    from intake.http import open311 as api_open311
 
     def down(*_a: Any, **_k: Any) -> Any:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))

@@ -1,11 +1,13 @@
-"""The HTTP API served by the dashboard's own server: native ``/api/v1`` and Open311."""
+"""The HTTP doors for reports: native ``/api/v1``, Open311 GeoReport v2 and the OpenAPI
+document, as Flask blueprints mounted on the dashboard's server (which only calls
+:func:`register`)."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from dashboard.api import native, open311, openapi
-from dashboard.api.common import (
+from intake.http import native, open311, openapi
+from intake.http.common import (
     MAX_BODY_BYTES,
     add_server_timing,
     error_response,
@@ -13,8 +15,7 @@ from dashboard.api.common import (
     start_timer,
 )
 from intake.schema import ReportError
-from onemap.settings import Settings
-from store.engine import database_url, get_engine
+from onemap.context import Runtime
 
 # Answers that carry `Server-Timing`: the API, the wall's layers and Dash callbacks (so
 # bench/wall.py and the browser's network panel see the server's own time).
@@ -22,15 +23,11 @@ API_PREFIXES = ("/api/", "/open311/")
 TIMED_PREFIXES = (*API_PREFIXES, "/wall/", "/_dash-update-component")
 
 
-def register(server: Flask, settings: Settings) -> None:
+def register(server: Flask, rt: Runtime) -> None:
     """Mount the API on the Flask server that also serves the Dash app."""
     server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-
-    def engine_of():
-        return get_engine(database_url(settings))
-
-    server.register_blueprint(native.blueprint(settings, engine_of))
-    server.register_blueprint(open311.blueprint(settings, engine_of))
+    server.register_blueprint(native.blueprint(rt))
+    server.register_blueprint(open311.blueprint(rt))
 
     @server.get("/api/openapi.json")
     def _openapi() -> Response:

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, text
 
 from dashboard.app import create_app
 from geo.catalog import DEPARTMENTS
-from intake import service
 from onemap.settings import Settings
 from store import api_keys
+from store.units import forget_all as forget_unit_caches
 from tests.helpers import fresh_demo_database, sibling_database
 
 # The sample county (loaders/sample.py): lon 97.00-97.12, lat 40.25-40.33; towns split at lon
@@ -56,7 +56,7 @@ def api_engine(api_url: str) -> Iterator[Engine]:
                          AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))
                          ORDER BY code LIMIT 1))"""),
                          {"code": f"HAPI{i:03d}", "a": address, "x": lon, "y": lat})
-    service.forget_places()
+    forget_unit_caches()
     api_keys.clear_cache()
     yield engine
     engine.dispose()

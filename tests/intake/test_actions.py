@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from geo.deadlines import DeadlineRules
 from geo.workflow import COUNTY, GRID, VILLAGE
-from tests.api.conftest import INSIDE, OUTSIDE, headers, lattice, new_report
+from tests.intake.conftest import INSIDE, OUTSIDE, headers, lattice, new_report
 
 pytestmark = pytest.mark.db
 

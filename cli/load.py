@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.common import open_runtime
 from loaders.importers.options import KINDS, LoadOptions, parse_mapping
 from onemap.settings import Settings
 
@@ -58,8 +59,9 @@ def register(subparsers: Any) -> None:
             p.add_argument("--allow-overlaps", action="store_true",
                            help="load even when units overlap (reported as notes)")
         else:
-            p.add_argument("--snap-m", type=float, default=50.0,
-                           help="snap points this close outside the jurisdiction (default 50)")
+            p.add_argument("--snap-m", type=float, default=None,
+                           help="snap points this close outside the jurisdiction "
+                                "(default ONEMAP_SNAP_M, 50)")
         if kind == "incidents":
             p.add_argument("--source", default=None,
                            help="channel when the file has no source column "
@@ -75,7 +77,7 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         datum=args.datum, crs=getattr(args, "crs", None), encoding=args.encoding,
         mapping=parse_mapping(args.map), sheet=args.sheet, level=getattr(args, "level", None),
         allow_overlaps=getattr(args, "allow_overlaps", False), dry_run=args.dry_run,
-        rejects_path=args.rejects, snap_m=getattr(args, "snap_m", 50.0),
+        rejects_path=args.rejects, snap_m=getattr(args, "snap_m", None),
         source=getattr(args, "source", None),
         allow_unlocated=getattr(args, "allow_unlocated", False), progress=args.progress)
 
@@ -83,13 +85,10 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     """Run the load and print its summary; OneMapError (refusal) propagates → exit 2."""
     from loaders.importers.core import run
-    from onemap.bootstrap import start_server
-    from store.engine import database_url, get_engine
 
     options = options_from_args(args)
-    start_server(settings)  # the embedded cluster, if that is what we use
-    engine = get_engine(database_url(settings))
-    report = run(args.kind, args.file, options, db=engine, timezone=settings.timezone)
+    rt = open_runtime(settings)
+    report = run(args.kind, args.file, options, db=rt.engine, policy=rt.policy)
     print(report.summary())
     sys.stdout.flush()
     return 0

@@ -1,25 +1,20 @@
 """`onemap escalate` (for cron) and `onemap apikey add|list|revoke`."""
 
+
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from cli.common import open_runtime
 from geo.catalog import SOURCES
 from onemap.settings import Settings
-
-
-def _engine(settings: Settings):
-    from onemap.bootstrap import prepare_database, start_server
-
-    start_server(settings)  # the embedded cluster, if that is what we use
-    return prepare_database(settings, demo=False)
 
 
 def cmd_escalate(settings: Settings, args: argparse.Namespace) -> int:
     from intake.service import escalate_overdue
 
-    run = escalate_overdue(_engine(settings), settings, batch=args.batch)
+    run = escalate_overdue(open_runtime(settings, migrate=True), batch=args.batch)
     print(f"[onemap] {run}")
     return 0
 
@@ -28,7 +23,7 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
     from onemap.errors import ConfigError
     from store import api_keys
 
-    engine = _engine(settings)
+    engine = open_runtime(settings, migrate=True).engine
     if args.action == "add":
         if not args.source or not args.name:
             raise ConfigError("apikey add needs --source CHANNEL and --name NAME, e.g. "

@@ -7,28 +7,31 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from dashboard.api.common import (
+from geo.catalog import CATEGORY_BY_CODE, SOURCES
+from geo.levels import LEVEL_KEYS
+from geo.workflow import STATE_LABELS, STATES, allowed_actions
+from intake import service
+from intake.http.common import (
     MAX_BODY_BYTES,
     api_route,
     json_response,
     read_json,
     require_key,
 )
-from geo.catalog import CATEGORY_BY_CODE, SOURCES
-from geo.workflow import STATE_LABELS, STATES, allowed_actions
-from intake import service
 from intake.schema import MAX_BATCH, ReportError, parse_action, parse_report
+from onemap.access import Actor, can
+from onemap.context import Runtime
 from onemap.settings import Settings
 from store import incidents as db_incidents
-from store.api_keys import ApiKey
+from store.repository import current_unit_id
 
-LEVELS = ("county", "town", "village", "grid")
+LEVELS = tuple(LEVEL_KEYS.values())
 MAX_PAGE = 500
 
 
-def incident_json(row: dict[str, Any], key: ApiKey | None = None) -> dict[str, Any]:
+def incident_json(row: dict[str, Any], key: Actor | None = None) -> dict[str, Any]:
     """The API's view of an incident (reporter contact only for operator keys)."""
     def unit(level: str) -> dict[str, Any] | None:
         if row.get(f"{level}_id") is None:
@@ -61,7 +64,7 @@ def incident_json(row: dict[str, Any], key: ApiKey | None = None) -> dict[str, A
         "media_urls": row["media_urls"] or [],
         "allowed_actions": list(allowed_actions(row["status"], level)),
     }
-    if key is not None and key.is_operator:
+    if can(key, "incident.read_private"):
         out["reporter"] = row.get("reporter")
     if "events" in row:
         out["events"] = row["events"]
@@ -126,10 +129,7 @@ def _unit_param(db: Engine) -> int | None:
     raw = request.args.get("unit")
     if not raw:
         return None
-    with db.connect() as conn:
-        unit_id = conn.execute(text(
-            "SELECT id FROM unit WHERE valid_to IS NULL AND (code = :r OR CAST(id AS text) = :r)"
-            " ORDER BY (code = :r) DESC LIMIT 1"), {"r": raw}).scalar()
+    unit_id = current_unit_id(db, raw)
     if unit_id is None:
         raise ReportError(f"unit: no unit with id or code {raw!r}", [("unit", "unknown unit")],
                           status=400)
@@ -156,15 +156,20 @@ def incident_filter(db: Engine, settings: Settings) -> db_incidents.IncidentFilt
     )
 
 
-def blueprint(settings: Settings, engine_of) -> Blueprint:
+def blueprint(rt: Runtime) -> Blueprint:
+    settings = rt.settings
+
+    def engine_of() -> Engine:
+        return rt.engine
+
     bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
     @bp.post("/reports")
     @api_route
     def post_report() -> Response:
-        key = require_key(engine_of)
+        key = require_key(rt)
         report = parse_report(read_json())
-        result = service.submit(engine_of(), settings, report, key,
+        result = service.submit(rt.acting_as(key), report,
                                 idempotency_key=request.headers.get("Idempotency-Key"))
         body = incident_json(result.incident, key)
         body["created"] = result.created
@@ -175,7 +180,7 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
     @bp.post("/reports:batch")
     @api_route
     def post_batch() -> Response:
-        key = require_key(engine_of)
+        key = require_key(rt)
         data = read_json(MAX_BODY_BYTES)
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list) or not items:
@@ -184,7 +189,7 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
         if len(items) > MAX_BATCH:
             raise ReportError(f"items: {len(items):,} reports; at most {MAX_BATCH:,} per batch",
                               [("items", "too many")], status=413, code="too_large")
-        results = service.submit_batch(engine_of(), settings, items, key)
+        results = service.submit_batch(rt.acting_as(key), items)
         out = []
         for item in results:
             if item.result is not None:
@@ -204,11 +209,11 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
     @bp.get("/incidents")
     @api_route
     def list_incidents() -> Response:
-        key = require_key(engine_of)
+        key = require_key(rt)
         db = engine_of()
         flt = incident_filter(db, settings)
         limit = _int_param("limit", 50, 1, MAX_PAGE)
-        if not key.is_operator:  # a channel sees its own reports only
+        if not can(key, "incident.read"):  # a channel sees its own reports only
             if flt.source and key.source not in flt.source:
                 return json_response({"items": [], "next_cursor": None, "limit": limit})
             flt.source = [key.source]
@@ -225,10 +230,10 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
     @bp.get("/incidents/<int:incident_id>")
     @api_route
     def get_incident(incident_id: int) -> Response:
-        key = require_key(engine_of)
+        key = require_key(rt)
         with engine_of().connect() as conn:
             row = db_incidents.get_incident(conn, incident_id)
-        if row is None or (not key.is_operator and row["source"] != key.source):
+        if row is None or not can(key, "incident.read", row):
             raise ReportError(f"there is no incident {incident_id}", status=404,
                               code="not_found")
         return json_response(incident_json(row, key))
@@ -236,9 +241,9 @@ def blueprint(settings: Settings, engine_of) -> Blueprint:
     @bp.post("/incidents/<int:incident_id>/actions")
     @api_route
     def post_action(incident_id: int) -> Response:
-        key = require_key(engine_of)
+        key = require_key(rt)
         action = parse_action(read_json())
-        row = service.act(engine_of(), settings, incident_id, action, key)
+        row = service.act(rt.acting_as(key), incident_id, action)
         return json_response(incident_json(row, key))
 
     return bp

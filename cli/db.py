@@ -1,0 +1,109 @@
+"""`onemap setup` and `onemap db up|down|status|shell|url|migrate|reset`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from typing import Any
+
+from cli.common import say as _say
+from onemap.settings import Settings
+
+
+# --- setup ---------------------------------------------------------------------------------
+def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.bootstrap import prepare_database, start_server
+
+    start_server(settings)
+    if args.for_tests:
+        from onemap.system import ensure_browser, ensure_pdf_tools
+
+        ensure_browser()
+        ensure_pdf_tools()
+        _say("database server, browser and PDF tools ready for the tests")
+        return 0
+    engine = prepare_database(settings, demo=not args.no_demo)
+    from store import repository
+
+    counts = repository.unit_counts_by_level(engine)
+    _say(f"database ready ({engine.url.host}:{engine.url.port}/{engine.url.database}); "
+         f"units per level: {counts or 'none'}")
+    return 0
+
+
+# --- db ------------------------------------------------------------------------------------
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.bootstrap import embedded_cluster, prepare_database, start_server
+    from store.engine import database_url
+
+    action = args.action
+    if action == "up":
+        start_server(settings)
+        _say(_db_status(settings))
+        return 0
+    if action == "url":
+        print(database_url(settings))
+        return 0
+    if action == "migrate":
+        start_server(settings)
+        prepare_database(settings, demo=False)
+        _say("schema at head")
+        return 0
+    if action == "reset":
+        start_server(settings)
+        prepare_database(settings, fresh=True, demo=not args.no_demo)
+        _say("database recreated")
+        return 0
+    if action == "shell":
+        start_server(settings)
+        return _psql(settings)
+    if not settings.embedded:
+        _say(f"DATABASE_URL is set; OneMap does not manage that server ({action} ignored).")
+        return 0
+    cluster = embedded_cluster(settings)
+    if action == "down":
+        _say("cluster stopped" if cluster.stop() else "cluster was not running")
+        return 0
+    print(cluster.status().describe())
+    return 0
+
+
+def _db_status(settings: Settings) -> str:
+    if not settings.embedded:
+        return "using DATABASE_URL"
+    from cli.bootstrap import embedded_cluster
+
+    return "cluster " + embedded_cluster(settings).status().describe()
+
+
+def _psql(settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+
+    from store.engine import database_url
+
+    url = make_url(database_url(settings))
+    env = dict(os.environ, PGPASSWORD=url.password or "")
+    psql = "psql"
+    if settings.embedded:
+        from cli.bootstrap import embedded_cluster
+
+        psql = embedded_cluster(settings).bins.tool("psql")
+    return subprocess.call([psql, "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+                            "-U", url.username or "postgres", url.database or "postgres"], env=env)
+
+
+
+
+def register(sub: Any) -> None:
+    setup = sub.add_parser("setup", help="PostgreSQL/PostGIS, cluster, database, demo data")
+    setup.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    setup.add_argument("--for-tests", action="store_true",
+                       help="only the database server and the browser the tests need")
+    setup.set_defaults(func=cmd_setup)
+
+    db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, reset")
+    db.add_argument("action", choices=["up", "down", "status", "shell", "url", "migrate",
+                                       "reset"])
+    db.add_argument("--no-demo", action="store_true", help="reset: leave the database empty")
+    db.set_defaults(func=cmd_db)

@@ -1,0 +1,35 @@
+"""`onemap demo --region …`: generate and load demo regions."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.common import say as _say
+from onemap.settings import Settings
+
+
+# --- demo ----------------------------------------------------------------------------------
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.bootstrap import prepare_database, start_server
+    from loaders.demo import load_demo
+
+    start_server(settings)
+    engine = prepare_database(settings, demo=False)
+    counts = load_demo(engine, args.region, tz=settings.timezone)
+    if not counts:
+        _say("nothing loaded (already there)")
+    else:
+        _say("loaded: " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
+    return 0
+
+
+
+
+def register(sub: Any) -> None:
+    from loaders.demo import REGION_CHOICES
+
+    demo = sub.add_parser("demo", help="generate and load demo regions")
+    demo.add_argument("--region", choices=REGION_CHOICES, default="yumen",
+                      help="玉门 yumen, 东海 donghai, 鄂托克前旗 etuoke, 城关 chengguan, all")
+    demo.set_defaults(func=cmd_demo)

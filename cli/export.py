@@ -1,0 +1,75 @@
+"""`onemap export monthly`: the monthly situation map as HTML, PNG or PDF."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cli.common import open_runtime
+from cli.common import say as _say
+from onemap.settings import Settings
+
+
+# --- export --------------------------------------------------------------------------------
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The monthly situation map as an offline HTML, a 1920×1080 PNG or a one-page PDF.
+
+    Exit status: 0 written; 2 refused (a month without incidents, a bad month or level, an
+    unknown --within code) or the browser failed — with the reason on stderr."""
+    from reports import export as ex
+    from reports import monthly as rm
+    from store import monthly as sm
+
+    engine = open_runtime(settings).engine
+    level = rm.parse_level(args.level)
+    month = args.month
+    if month is None:
+        months = sm.months_with_data(engine, settings.timezone)
+        if not months:
+            raise rm.ReportError("The database holds no incidents, so there is no month to "
+                                 "report (load some with `onemap demo` or `onemap load "
+                                 "incidents`).")
+        month = months[0]
+    within = None
+    scope_name = None
+    if args.within:
+        from store.repository import current_unit_by_code
+
+        row = current_unit_by_code(engine, args.within)
+        if row is None:
+            raise rm.ReportError(f"No current unit has the code {args.within!r} (--within).")
+        if int(row["level"]) > level:
+            raise rm.ReportError(f"--within {args.within} is a unit below the map level "
+                                 f"{args.level}; pick a unit at that level or above.")
+        within, scope_name = (int(row["level"]), int(row["id"])), str(row["name"])
+    report = rm.build(engine, month, level, settings, within=within, require_data=True)
+    out = args.out or (settings.var_path / "exports"
+                       / f"monthly-{report.month}-{rm.LEVEL_EN[level]}.{args.format}")
+    path = ex.export(report, args.format, out, settings, measure=args.measure,
+                     scope_name=scope_name)
+    _say(f"{report.title_zh}: wrote {path}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    export = sub.add_parser("export", help="offline exports: the monthly situation map")
+    kinds = export.add_subparsers(dest="kind", required=True)
+    monthly = kinds.add_parser("monthly", help="a month's map as HTML (no network needed), "
+                                               "PNG 1920×1080 or a one-page A4 PDF")
+    monthly.add_argument("--month", default=None, metavar="YYYY-MM",
+                         help="local calendar month (default: the newest with incidents)")
+    monthly.add_argument("--level", choices=["county", "town", "village", "grid"],
+                         default="town", help="units to colour (default town)")
+    monthly.add_argument("--format", choices=["html", "png", "pdf"], default="html")
+    monthly.add_argument("--out", type=Path, default=None,
+                         help="file to write (default var/exports/monthly-<month>-<level>.<ext>)")
+    monthly.add_argument("--within", default=None, metavar="CODE",
+                         help="only this unit (e.g. a county's code) and what lies below it")
+    monthly.add_argument("--measure", default="received",
+                         choices=["received", "per_1000", "change_pct", "resolution_rate",
+                                  "on_time_rate", "closed_share_grid"],
+                         help="what colours the units (default received)")
+    monthly.set_defaults(func=cmd_export)
+
+

@@ -1,0 +1,202 @@
+"""The one cache of the unit hierarchy, with the one "units changed" signal.
+
+Every part of the app that needs the current units — the wall's navigation and labels, the
+planner, the intake's assignment engine, the simplified boundaries, the monthly maps — reads
+them through one :class:`UnitCache` per database (held by the runtime context).  The cache
+checks the cheap units signature (:func:`store.wall.units_signature`) at most every
+``check_every_s`` seconds, so a change saved by another process is picked up within that time;
+a change saved by this process calls :meth:`UnitCache.changed`, which re-checks at once and
+tells the listeners (the derived caches) to drop what they built.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from geo.assign import AssignmentEngine
+
+CHECK_EVERY_S = 10.0
+PLACES_EVERY_S = 30.0
+
+
+@dataclass
+class UnitTree:
+    """Current units (id → row with level, parent, code, name, bbox, label point, households),
+    so navigation and labels need no SQL per click."""
+
+    units: dict[int, dict[str, Any]]
+
+    def level_of(self) -> dict[int, int]:
+        return {i: u["level"] for i, u in self.units.items()}
+
+    def tops(self) -> list[int]:
+        return [i for i, u in self.units.items() if u["parent_id"] is None]
+
+    def below(self, parent: int | None, level: int) -> list[int]:
+        """Ids of the current units of ``level`` under ``parent`` (any depth); all of that
+        level when ``parent`` is None."""
+        if parent is None:
+            return sorted(i for i, u in self.units.items() if u["level"] == level)
+        out, frontier = [], [parent]
+        children: dict[int, list[int]] = {}
+        for i, u in self.units.items():
+            children.setdefault(u["parent_id"], []).append(i)
+        while frontier:
+            nxt = []
+            for p in frontier:
+                for c in children.get(p, ()):
+                    if self.units[c]["level"] == level:
+                        out.append(c)
+                    elif self.units[c]["level"] < level:
+                        nxt.append(c)
+            frontier = nxt
+        return sorted(out)
+
+    def towns(self) -> list[int]:
+        return sorted((i for i, u in self.units.items() if u["level"] == 1),
+                      key=lambda i: self.units[i]["code"])
+
+
+@dataclass
+class Places:
+    """What intake needs to place a report: the assignment engine of the current units, the
+    worker of each grid, departments by code and county codes by id."""
+
+    engine: AssignmentEngine | None
+    workers: dict[int, int]
+    departments: dict[str, int]
+    county_codes: dict[int, str]
+    stamp: tuple[Any, ...]
+
+    def department(self, code: str, county_id: int | None) -> int | None:
+        """A department by code; departments are per county (``<county code>-<code>``)."""
+        county = self.county_codes.get(county_id) if county_id is not None else None
+        if county and f"{county}-{code}" in self.departments:
+            return self.departments[f"{county}-{code}"]
+        return self.departments.get(code)
+
+
+class UnitCache:
+    """Current units of one database, rebuilt when the units signature changes."""
+
+    def __init__(self, engine: Engine, *, check_every_s: float = CHECK_EVERY_S) -> None:
+        self.engine = engine
+        self.check_every_s = check_every_s
+        self._lock = threading.RLock()
+        self._signature: tuple | None = None
+        self._checked = -1e9
+        self._tree: UnitTree | None = None
+        self._places: Places | None = None
+        self._places_checked = -1e9
+        self._derived: dict[Any, tuple[tuple, Any]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- the signal ---------------------------------------------------------------------
+    def signature(self, *, force: bool = False) -> tuple:
+        """The units signature, re-read from the database when due (or ``force``)."""
+        from store.wall import units_signature
+
+        now = time.monotonic()
+        if not force and self._signature is not None and now - self._checked < \
+                self.check_every_s:
+            return self._signature
+        with self._lock:
+            signature = tuple(units_signature(self.engine))
+            self._checked = time.monotonic()
+            if signature != self._signature:
+                first = self._signature is None
+                self._signature = signature
+                self._tree = None
+                self._places = None
+                self._derived.clear()
+                if not first:
+                    for listener in list(self._listeners):
+                        listener()
+            return signature
+
+    def changed(self) -> None:
+        """The one "units changed" signal: this process saved units; re-check now."""
+        self._places_checked = -1e9
+        self.signature(force=True)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever the signature moves (after it moved)."""
+        self._listeners.append(listener)
+
+    # -- what is derived from the units --------------------------------------------------
+    def tree(self) -> UnitTree:
+        signature = self.signature()
+        tree = self._tree
+        if tree is None:
+            from store.wall import unit_tree
+
+            with self._lock:
+                if self._tree is None or self._signature != signature:
+                    self._tree = UnitTree({u["id"]: u for u in unit_tree(self.engine)})
+                tree = self._tree
+        return tree
+
+    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()`` once per units signature (e.g. simplified shapes, contiguity)."""
+        signature = self.signature()
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        value = build()
+        self._derived[key] = (signature, value)
+        return value
+
+    def places(self, *, force: bool = False) -> Places:
+        """The assignment engine and lookups, rebuilt when units, workers or departments
+        change (workers and departments checked at most every :data:`PLACES_EVERY_S`)."""
+        from store.incidents import departments_by_code, grid_workers_by_grid, places_stamp
+        from store.repository import county_codes, load_units_frame
+
+        self.signature(force=force)
+        now = time.monotonic()
+        cached = self._places
+        if cached is not None and not force and now - self._places_checked < PLACES_EVERY_S:
+            return cached
+        with self._lock:
+            with self.engine.connect() as conn:
+                stamp = (self._signature, *places_stamp(conn))
+                if self._places is not None and not force and stamp == self._places.stamp:
+                    self._places_checked = now
+                    return self._places
+                units = load_units_frame(conn)
+                engine = AssignmentEngine.build(units) if len(units) else None
+                fresh = Places(engine, grid_workers_by_grid(conn), departments_by_code(conn),
+                               county_codes(conn), stamp)
+            self._places = fresh
+            self._places_checked = now
+            return fresh
+
+
+_caches: dict[str, UnitCache] = {}
+_caches_lock = threading.Lock()
+
+
+def unit_cache(engine: Engine) -> UnitCache:
+    """The process's one cache for this database (shared by every runtime on it)."""
+    key = engine.url.render_as_string(hide_password=False)
+    with _caches_lock:
+        cache = _caches.get(key)
+        if cache is None or cache.engine is not engine:
+            cache = _caches[key] = UnitCache(engine)
+        return cache
+
+
+def forget_all() -> None:
+    """Drop every cache (tests that rewrite units behind the app's back call this)."""
+    with _caches_lock:
+        for cache in _caches.values():
+            cache._signature = None
+            cache._tree = None
+            cache._places = None
+            cache._derived.clear()
