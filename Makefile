@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(ONEMAP) db up
 	DATABASE_URL="$${DATABASE_URL:-$$($(ONEMAP) db url)}" $(BIN)/python bench/run.py
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, as CI runs it before the tests
 	$(BIN)/ruff check .
 
 clean: stop

@@ -22,15 +22,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import geopandas as gpd  # noqa: E402
 import numpy as np
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import geopandas as gpd  # noqa: E402
 import shapely  # noqa: E402
 
 from geo.assign import AssignmentEngine  # noqa: E402

@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import geopandas as gpd  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402

@@ -26,12 +26,11 @@ from dash.exceptions import PreventUpdate
 from shapely.geometry import shape
 from sqlalchemy import Engine
 
-from dashboard import geodata
+from dashboard import geodata, planner_panels
 from dashboard import planner_view as pv
 from dashboard.i18n import PLAN_KIND_LABELS, pick, t
 from dashboard.planner import EMPTY, legend
 from geo import planning as gp
-from geo.coverage_report import Problem
 from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
@@ -44,41 +43,6 @@ BAND_LIST_LIMIT = 60
 
 def _band(settings: Settings, parent_name: str) -> tuple[int, int]:
     return planning.band(settings, parent_name)
-
-
-def _problem_features(problems: list[Problem], datum: str, existing: bool = False
-                      ) -> list[dict[str, Any]]:
-    out = []
-    for p in problems:
-        if p.geometry is None or p.geometry.is_empty:
-            continue
-        geom = p.geometry if p.area_m2 > 0 or p.geometry.geom_type == "Point" else \
-            shapely.point_on_surface(p.geometry)
-        out.append(pv.feature(geom, {"kind": p.kind, "severity": "warning" if existing else
-                                     p.severity, "message": p.message}, datum))
-    return out
-
-
-def _problem_items(problems: list[Problem], lang: str, cls: str) -> list[Any]:
-    return [html.Li(p.message, className=f"{cls} om-sev-{p.severity}") for p in problems]
-
-
-def _impact_table(impact: gp.Impact, lang: str) -> html.Table:
-    keys = ("households", "persons", "cameras", "workers", "open_incidents")
-    heads = [t("p_grid", lang), t("p_households", lang), t("p_persons", lang),
-             t("p_cameras", lang), t("p_workers", lang), t("p_open", lang), t("p_band", lang)]
-    rows = []
-    for u in impact.units:
-        cells = [html.Td([html.Div(u.name), html.Small(f"{u.code} · {t('p_' + u.status, lang)}",
-                                                       className="om-muted")])]
-        for k in keys:
-            before, after = u.before.get(k, 0), u.after.get(k, 0)
-            change = "om-up" if after > before else "om-down" if after < before else ""
-            cells.append(html.Td(f"{before} → {after}", className=change))
-        cells.append(html.Td(t(f"p_{u.band}", lang), className=f"om-band-{u.band}"))
-        rows.append(html.Tr(cells, className=f"om-impact-{u.status}"))
-    return html.Table(className="om-impact", id="p-impact-table", children=[
-        html.Thead(html.Tr([html.Th(h) for h in heads])), html.Tbody(rows)])
 
 
 def register(app: Dash, rt: Runtime) -> None:
@@ -369,17 +333,17 @@ def register(app: Dash, rt: Runtime) -> None:
             "households": after[u.code].after.get("households", 0) if u.code in after else 0,
             "band": after[u.code].band if u.code in after else "none"}, datum)
             for u in proposal.added]
-        problems = _problem_features(validation.introduced, datum) + \
-            _problem_features(validation.existing, datum, existing=True)
+        problems = planner_panels.problem_features(validation.introduced, datum) + \
+            planner_panels.problem_features(validation.existing, datum, existing=True)
         blocked = not validation.ok
         checks = [html.Div(t("p_blocked" if blocked else "p_valid", lang),
                            className="om-error" if blocked else "om-ok", id="p-verdict"),
-                  html.Ul(_problem_items(validation.introduced, lang, "om-problem"),
+                  html.Ul(planner_panels.problem_items(validation.introduced, lang, "om-problem"),
                           className="om-problems", id="p-problem-list")]
         if validation.existing:
             checks += [html.Details([html.Summary(f"{t('p_existing', lang)} "
                                                   f"({len(validation.existing)})"),
-                                     html.Ul(_problem_items(validation.existing, lang,
+                                     html.Ul(planner_panels.problem_items(validation.existing, lang,
                                                             "om-problem-old"))])]
         names = {u.code: u.name for u in impact.units}
         old_names = {int(r.id): r.name for r in context.units.itertuples()}
@@ -395,7 +359,7 @@ def register(app: Dash, rt: Runtime) -> None:
                                 ", ".join(f"{k} {v}" for k, v in lost.items()),
                                 className="om-warn"))
         elapsed = (time.perf_counter() - started) * 1000
-        impact_block = [html.H4(t("p_impact", lang)), _impact_table(impact, lang),
+        impact_block = [html.H4(t("p_impact", lang)), planner_panels.impact_table(impact, lang),
                         html.Small(f"{elapsed:.0f} ms", className="om-muted",
                                    id="p-preview-ms")]
         # The grids layer shows the village as the proposal leaves it, so the planner can

@@ -23,12 +23,10 @@ import base64
 import html
 import json
 import math
-import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +36,19 @@ import pandas as pd
 import shapely
 from branca.element import Element
 
-from onemap.errors import OneMapError
-from onemap.settings import PROJECT_ROOT, Settings
+from onemap.settings import Settings
 from reports import narrative as nv
 from reports.measures import CHANGE_LIMITS, class_limits
 from reports.monthly import MonthlyReport
+from reports.offline import (  # noqa: F401  (re-exported: tests and callers use them here)
+    LEAFLET_DIR,
+    LEAFLET_VERSION,
+    ExportError,
+    OfflineMap,
+    asset_urls,
+    leaflet_assets,
+)
 
-LEAFLET_VERSION = "1.9.4"
-LEAFLET_DIR = PROJECT_ROOT / "data" / "vendor" / "leaflet"
 FORMATS = ("html", "png", "pdf")
 PNG_SIZE = (1920, 1080)
 PDF_MAP_SIZE = (800, 600)  # CSS pixels of the map image in the PDF (4:3), drawn at 2×
@@ -55,10 +58,6 @@ FONT_STACK = ('"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Micros
 NO_DATA_COLOUR = "#d9d9d9"
 HOT_COLOUR, NEW_HOT_COLOUR = "#d7301f", "#7a0177"
 CHROMIUM_TIMEOUT_S = 120
-
-
-class ExportError(OneMapError):
-    """An export could not be written (browser failed, remote asset left in the page…)."""
 
 
 # --- measures the map can colour by ---------------------------------------------------------
@@ -127,59 +126,6 @@ def _legend_rows(breaks: list[float], palette: Sequence[str], kind: str) -> list
         rows.append((colour, label))
         lower = limit
     return rows
-
-
-# --- vendored Leaflet -----------------------------------------------------------------------
-def _vendor_file(name: str) -> Path:
-    path = LEAFLET_DIR / name
-    if not path.is_file():
-        raise ExportError(f"The vendored Leaflet file {path} is missing, so offline maps "
-                          f"cannot be written. Restore data/vendor/leaflet/ (see its README: "
-                          f"leaflet {LEAFLET_VERSION} from the npm registry).")
-    return path
-
-
-@lru_cache(maxsize=1)
-def leaflet_assets() -> tuple[str, str]:
-    """(JavaScript, CSS) of the vendored Leaflet, ready to inline: the source-map comment
-    removed (a browser would fetch the map) and the CSS images as data: URIs."""
-    js = _vendor_file("leaflet.js").read_text(encoding="utf-8")
-    js = re.sub(r"//# sourceMappingURL=\S+", "", js)
-    if "</script" in js.lower():  # cannot happen with 1.9.4; would end the inline block
-        js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
-    css = _vendor_file("leaflet.css").read_text(encoding="utf-8")
-
-    def inline(match: re.Match) -> str:
-        ref = match.group(1).strip("'\"")
-        if not ref.startswith("images/"):
-            return match.group(0)
-        data = base64.b64encode(_vendor_file(ref).read_bytes()).decode("ascii")
-        return f"url(data:image/png;base64,{data})"
-
-    css = re.sub(r"url\(([^)]*)\)", inline, css)
-    return js, css
-
-
-class OfflineMap(folium.Map):
-    """A folium Map that links no CDN: Leaflet is inlined by :func:`to_html` instead."""
-
-    default_js: list[tuple[str, str]] = []
-    default_css: list[tuple[str, str]] = []
-
-
-_REMOTE = re.compile(
-    r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)((?:https?:)?//[^"')\s>]+)""",
-    re.IGNORECASE)
-
-
-_SCRIPT_BODY = re.compile(r"(<script\b[^>]*>).*?(</script>)", re.IGNORECASE | re.DOTALL)
-
-
-def asset_urls(page: str) -> list[str]:
-    """Remote URLs the page would load: ``src=``/``href=`` attributes, CSS ``url()`` and
-    ``@import``.  Script text is not searched (Leaflet mentions its home page in strings)."""
-    tags_only = _SCRIPT_BODY.sub(r"\1\2", page)
-    return _REMOTE.findall(tags_only)
 
 
 # --- geometry for the page ------------------------------------------------------------------

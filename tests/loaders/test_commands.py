@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _main(settings: Settings, argv: list[str]) -> int:
-    """What onemap.cli.main does with the command."""
+    """What cli.main does with the command."""
     args = _parser().parse_args(argv)
     try:
         return args.func(settings, args)
