@@ -93,8 +93,6 @@ def _psql(settings: Settings) -> int:
                             "-U", url.username or "postgres", url.database or "postgres"], env=env)
 
 
-
-
 def register(sub: Any) -> None:
     setup = sub.add_parser("setup", help="PostgreSQL/PostGIS, cluster, database, demo data")
     setup.add_argument("--no-demo", action="store_true", help="do not load demo data")

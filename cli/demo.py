@@ -9,7 +9,6 @@ from cli.common import say as _say
 from onemap.settings import Settings
 
 
-# --- demo ----------------------------------------------------------------------------------
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from cli.bootstrap import prepare_database, start_server
     from loaders.demo import load_demo
@@ -22,8 +21,6 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     else:
         _say("loaded: " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
     return 0
-
-
 
 
 def register(sub: Any) -> None:

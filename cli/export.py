@@ -11,7 +11,6 @@ from cli.common import say as _say
 from onemap.settings import Settings
 
 
-# --- export --------------------------------------------------------------------------------
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """The monthly situation map as an offline HTML, a 1920×1080 PNG or a one-page PDF.
 
@@ -19,31 +18,11 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     unknown --within code) or the browser failed — with the reason on stderr."""
     from reports import export as ex
     from reports import monthly as rm
-    from store import monthly as sm
 
-    engine = open_runtime(settings).engine
-    level = rm.parse_level(args.level)
-    month = args.month
-    if month is None:
-        months = sm.months_with_data(engine, settings.timezone)
-        if not months:
-            raise rm.ReportError("The database holds no incidents, so there is no month to "
-                                 "report (load some with `onemap demo` or `onemap load "
-                                 "incidents`).")
-        month = months[0]
-    within = None
-    scope_name = None
-    if args.within:
-        from store.repository import current_unit_by_code
-
-        row = current_unit_by_code(engine, args.within)
-        if row is None:
-            raise rm.ReportError(f"No current unit has the code {args.within!r} (--within).")
-        if int(row["level"]) > level:
-            raise rm.ReportError(f"--within {args.within} is a unit below the map level "
-                                 f"{args.level}; pick a unit at that level or above.")
-        within, scope_name = (int(row["level"]), int(row["id"])), str(row["name"])
-    report = rm.build(engine, month, level, settings, within=within, require_data=True)
+    report, scope_name = rm.build_for(open_runtime(settings).engine, settings,
+                                      month=args.month, level=args.level,
+                                      within_code=args.within)
+    level = report.level
     out = args.out or (settings.var_path / "exports"
                        / f"monthly-{report.month}-{rm.LEVEL_EN[level]}.{args.format}")
     path = ex.export(report, args.format, out, settings, measure=args.measure,

@@ -13,7 +13,6 @@ from cli.common import say as _say
 from onemap.settings import Settings
 
 
-# --- plan ----------------------------------------------------------------------------------
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     """Grid planning from files: export for QGIS, import the edited file, time-travel lookup.
 

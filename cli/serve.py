@@ -14,7 +14,6 @@ from onemap.errors import SetupError
 from onemap.settings import Settings
 
 
-# --- serve / stop --------------------------------------------------------------------------
 def _pidfile(settings: Settings) -> Path:
     """One pid file per port, so a test server never collides with the developer's."""
     return settings.var_path / "run" / f"dashboard-{settings.port}.pid"
@@ -74,8 +73,6 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
             _say("cluster stopped" if embedded_cluster(settings).stop()
                  else "cluster was not running")
     return 0
-
-
 
 
 def register(sub: Any) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboard import view as v
-from geo.levels import LEVEL_KEYS  # noqa: E402,F401
+from geo.levels import LEVEL_KEYS  # noqa: F401  (re-exported)
 from reports.measures import class_limits
 
 DEFAULT_LEVEL = 1

@@ -127,11 +127,13 @@ class DeadlineRules:
         received = pd.Series(pd.DatetimeIndex(received_at)).dt.tz_convert("UTC")
         levels = np.asarray(levels, dtype=np.int64)
         severity = np.asarray(severity, dtype=object)
-        unknown = sorted({str(v) for v in severity if v not in self.severity_days})
-        if unknown:
+        sev_days = pd.Series(severity).map(dict(self.severity_days)).to_numpy(dtype=float)
+        if np.isnan(sev_days).any():
+            unknown = sorted({str(v) for v in np.unique(severity[np.isnan(sev_days)])})
             raise DeadlineError(f"unknown severity {unknown}; expected one of "
                                 f"{', '.join(self.severity_days)}")
-        bad = sorted({int(v) for v in levels if v >= 0 and v not in self.level_days})
+        bad = sorted(int(v) for v in np.unique(levels[levels >= 0])
+                     if int(v) not in self.level_days)
         if bad:
             raise DeadlineError(f"unknown handling level(s) {bad}; expected one of "
                                 f"{sorted(self.level_days)}")
@@ -145,11 +147,11 @@ class DeadlineRules:
                     memo[key] = self.due(t.to_pydatetime(), None if lvl < 0 else int(lvl), sev)
                 out.append(memo[key])
             return pd.Series(pd.DatetimeIndex(out).tz_convert("UTC"))
-        sev_days = pd.Series(severity).map(dict(self.severity_days)).to_numpy(dtype=float)
         by_risk = received + pd.to_timedelta(sev_days, unit="D")
-        level_days = np.array([self.level_days.get(int(v), np.nan) if v >= 0 else np.nan
-                               for v in levels], dtype=float) if len(levels) else \
-            np.zeros(0)
+        table = np.full(max([*self.level_days, 0]) + 1, np.nan)
+        for lvl, days in self.level_days.items():
+            table[lvl] = days
+        level_days = np.where(levels >= 0, table[np.clip(levels, 0, len(table) - 1)], np.nan)
         local_midnight = received.dt.tz_convert(self.timezone).dt.normalize()
         end_of_day = (local_midnight + pd.Timedelta(days=1)).dt.tz_convert("UTC")
         by_level = received + pd.to_timedelta(np.nan_to_num(level_days), unit="D")
@@ -189,19 +191,4 @@ def due_at(received_at: pd.Series | pd.DatetimeIndex, handling_level: np.ndarray
            severity: np.ndarray, tz: str = "Asia/Shanghai") -> pd.Series:
     """Vectorised calendar-day :meth:`DeadlineRules.due` with the default rules (UTC results),
     for bulk loads of many incidents at once."""
-    received = pd.Series(pd.DatetimeIndex(received_at))
-    levels = np.asarray(handling_level)
-    level_days = np.vectorize(LEVEL_DEADLINE_DAYS.get, otypes=[float])(levels)
-    if np.isnan(level_days).any():
-        bad = sorted(set(levels[np.isnan(level_days)].tolist()))
-        raise DeadlineError(f"unknown handling level(s) {bad}; expected 0-3")
-    local_midnight = received.dt.tz_convert(tz).dt.normalize()
-    end_of_day = (local_midnight + pd.Timedelta(days=1)).dt.tz_convert("UTC")
-    by_level = received.dt.tz_convert("UTC") + pd.to_timedelta(level_days, unit="D")
-    by_level = by_level.where(level_days > 0, end_of_day)
-    sev_days = pd.Series(severity).map(SEVERITY_DEADLINE_DAYS)
-    if sev_days.isna().any():
-        raise DeadlineError(
-            f"unknown severity {sorted(set(pd.Series(severity)[sev_days.isna()]))}")
-    by_risk = received.dt.tz_convert("UTC") + pd.to_timedelta(sev_days.to_numpy(), unit="D")
-    return by_level.where(by_level <= by_risk, by_risk)
+    return DeadlineRules(timezone=tz).due_many(received_at, handling_level, severity)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geo.errors import GeoError
-from geo.levels import COUNTY, GRID, TOWN, VILLAGE  # noqa: F401  (levels: geo.levels)
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE  # noqa: F401  (re-exported)
 
 TOP_LEVEL, BOTTOM_LEVEL = COUNTY, GRID
 

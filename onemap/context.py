@@ -9,19 +9,11 @@ project, so the engine, cache and policy are typed by what they offer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 from onemap.access import WALL_OPERATOR, Actor
 from onemap.settings import Settings
-
-
-class UnitCache(Protocol):
-    """The unit hierarchy of one database, rebuilt when the units signature changes."""
-
-    def signature(self) -> tuple: ...
-
-    def changed(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -33,15 +25,10 @@ class Runtime:
     """
 
     settings: Settings
-    engine: Any
-    units: Any
-    policy: Any = None
+    engine: Any  # sqlalchemy Engine
+    units: Any  # store.units.UnitCache: tree(), places(), signature(), changed()
+    policy: Any = None  # geo.policy.IntakePolicy
     actor: Actor = WALL_OPERATOR
-    extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def acting_as(self, actor: Actor) -> Runtime:
         return replace(self, actor=actor)
-
-    @property
-    def timezone(self) -> str:
-        return self.settings.timezone

@@ -382,3 +382,32 @@ def build(db: Any, month: str, level: int | str, settings: Settings | None = Non
 def is_missing(value: Any) -> bool:
     """None or NaN (the measures use NaN for a rate with no denominator)."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def build_for(db: Any, settings: Settings, *, month: str | None = None,
+              level: int | str = "town", within_code: str | None = None
+              ) -> tuple[MonthlyReport, str | None]:
+    """The report an export asks for: ``month`` defaults to the newest with incidents;
+    ``within_code`` narrows it to one unit at the map level or above.  Returns the report and
+    the name of that unit (None for the whole jurisdiction)."""
+    from store import monthly as sm
+    from store.repository import current_unit_by_code
+
+    depth = parse_level(level)
+    if month is None:
+        months = sm.months_with_data(db, settings.timezone)
+        if not months:
+            raise ReportError("The database holds no incidents, so there is no month to "
+                              "report (load some with `onemap demo` or `onemap load "
+                              "incidents`).")
+        month = months[0]
+    within = scope_name = None
+    if within_code:
+        row = current_unit_by_code(db, within_code)
+        if row is None:
+            raise ReportError(f"No current unit has the code {within_code!r} (--within).")
+        if int(row["level"]) > depth:
+            raise ReportError(f"--within {within_code} is a unit below the map level "
+                              f"{level}; pick a unit at that level or above.")
+        within, scope_name = (int(row["level"]), int(row["id"])), str(row["name"])
+    return build(db, month, depth, settings, within=within, require_data=True), scope_name

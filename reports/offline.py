@@ -15,19 +15,6 @@ from onemap.settings import PROJECT_ROOT
 
 LEAFLET_VERSION = "1.9.4"
 LEAFLET_DIR = PROJECT_ROOT / "data" / "vendor" / "leaflet"
-FORMATS = ("html", "png", "pdf")
-PNG_SIZE = (1920, 1080)
-PDF_MAP_SIZE = (800, 600)  # CSS pixels of the map image in the PDF (4:3), drawn at 2×
-PDF_MAP_SCALE = 2
-FONT_STACK = ('"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", '
-              '"PingFang SC", sans-serif')
-NO_DATA_COLOUR = "#d9d9d9"
-HOT_COLOUR, NEW_HOT_COLOUR = "#d7301f", "#7a0177"
-CHROMIUM_TIMEOUT_S = 120
-
-
-LEAFLET_VERSION = "1.9.4"
-LEAFLET_DIR = PROJECT_ROOT / "data" / "vendor" / "leaflet"
 
 
 class ExportError(OneMapError):

@@ -159,17 +159,23 @@ def upsert_incidents(conn: Connection, staging: str, actor: str, *,
             INSERT INTO incident ({', '.join(cols)})
             SELECT {select} FROM {staging} s {join}
             ON CONFLICT (source, external_id) DO UPDATE SET {sets} WHERE {changed}
-            RETURNING id, status, (xmax = 0) AS inserted
+            RETURNING id, status, category, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+                      extract(epoch FROM received_at) AS t, (xmax = 0) AS inserted
         ), fresh AS (
-            INSERT INTO _new_incident (id, status) SELECT id, status FROM up WHERE inserted
+            INSERT INTO _new_incident (id, status, category, lon, lat, t)
+            SELECT id, status, category, lon, lat, t FROM up WHERE inserted
             RETURNING 1
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
     """
-    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _new_incident (id bigint PRIMARY KEY, "
-                      "status text) ON COMMIT DROP"))
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _new_incident (id bigint, "
+                      "status text, category text, lon float8, lat float8, t float8, "
+                      "first bigint) ON COMMIT DROP"))
     conn.execute(text("TRUNCATE _new_incident"))
     counts = _counts(conn, sql)
+    if counts[0] <= SMALL_LOAD:  # the GiST probes look new ids up one by one
+        conn.execute(text("CREATE INDEX IF NOT EXISTS _new_incident_id ON _new_incident (id)"))
+    conn.execute(text("ANALYZE _new_incident"))
     conn.info["onemap_duplicates_marked"] = 0
     head = tail = ""
     if duplicates is not None and counts[0]:
@@ -181,11 +187,8 @@ def upsert_incidents(conn: Connection, staging: str, actor: str, *,
     conn.execute(text("""
         INSERT INTO incident_event (incident_id, actor, action, to_status, note)
         SELECT n.id, :actor, 'import', n.status,
-               CASE WHEN i.duplicate_of IS NOT NULL AND :mark
-                    THEN :head || i.duplicate_of::text || :tail END
-        FROM _new_incident n JOIN incident i ON i.id = n.id
-        ORDER BY n.id"""), {"actor": actor, "mark": duplicates is not None, "head": head,
-                            "tail": tail})
+               CASE WHEN n.first IS NOT NULL THEN :head || n.first::text || :tail END
+        FROM _new_incident n"""), {"actor": actor, "head": head, "tail": tail})
     return counts
 
 
@@ -195,34 +198,69 @@ def last_duplicates_marked(conn: Connection) -> int:
     return int(conn.info.get("onemap_duplicates_marked", 0))
 
 
+SMALL_LOAD = 5_000  # up to this many new cases, stored candidates are fetched by GiST probes
+
+
 def _mark_near_duplicates(conn: Connection, radius_m: float, window_s: float) -> int:
-    """Link each new incident (``_new_incident``) to the first near one of its category."""
-    deg = radius_m / 111_320.0 * 2  # generous box for the index; the exact test follows
-    marked = conn.execute(text("""
-        WITH cand AS (
-            SELECT x.id, (
-                SELECT coalesce(o.duplicate_of, o.id) FROM incident o
-                WHERE o.geom && ST_Expand(x.geom, :deg)
-                  AND o.id <> x.id AND o.category = x.category
-                  AND o.received_at BETWEEN x.received_at - make_interval(secs => :w)
-                                        AND x.received_at + make_interval(secs => :w)
-                  AND ST_DWithin(o.geom::geography, x.geom::geography, :r)
-                  AND (NOT EXISTS (SELECT 1 FROM _new_incident k WHERE k.id = o.id)
-                       OR (o.received_at, o.id) < (x.received_at, x.id))
-                ORDER BY o.received_at, o.id LIMIT 1) AS first
-            FROM _new_incident n JOIN incident x ON x.id = n.id
-            WHERE x.geom IS NOT NULL)
-        UPDATE incident i SET duplicate_of = c.first FROM cand c
-        WHERE i.id = c.id AND c.first IS NOT NULL"""),
-        {"deg": deg, "w": window_s, "r": radius_m}).rowcount
-    if not marked:
+    """Link each new incident (``_new_incident``) to the first near one of its category
+    (:func:`geo.duplicates.first_reports`); returns how many were linked."""
+    from geo.duplicates import Reports, first_reports
+
+    new = _reports(conn, "SELECT id, category, lon, lat, t, -1 FROM _new_incident "
+                         "WHERE lon IS NOT NULL", {})
+    if not len(new["id"]):
         return 0
-    while conn.execute(text("""
-            UPDATE incident i SET duplicate_of = d.duplicate_of FROM incident d
-            WHERE i.duplicate_of = d.id AND d.duplicate_of IS NOT NULL
-              AND i.id IN (SELECT id FROM _new_incident)""")).rowcount:
-        pass  # a duplicate of a duplicate points at the first report, as over the API
-    return int(marked)
+    deg = radius_m / 111_320.0 * 2  # generous box for the index; the exact test follows
+    columns = """o.id, o.category, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat,
+                 extract(epoch FROM o.received_at) AS t, coalesce(o.duplicate_of, -1)"""
+    not_new = "NOT EXISTS (SELECT 1 FROM _new_incident k WHERE k.id = o.id)"
+    if len(new["id"]) <= SMALL_LOAD:
+        # As in store.incidents.near_duplicate: each probe starts from the few incidents in
+        # a small box (GiST, fenced by OFFSET 0), not from everything received in the window.
+        stored = _reports(conn, f"""
+            SELECT DISTINCT {columns.replace('o.', 'near.')} FROM _new_incident n
+            JOIN incident x ON x.id = n.id
+            CROSS JOIN LATERAL (
+                SELECT o.id, o.category, o.geom, o.received_at, o.duplicate_of FROM incident o
+                WHERE o.geom && ST_Expand(x.geom, :deg) OFFSET 0) near
+            WHERE x.geom IS NOT NULL AND near.category = x.category
+              AND near.received_at BETWEEN x.received_at - make_interval(secs => :w)
+                                       AND x.received_at + make_interval(secs => :w)
+              AND {not_new.replace('o.id', 'near.id')}""", {"deg": deg, "w": window_s})
+    else:  # a large load: every stored case in its box and time span, in one scan
+        stored = _reports(conn, f"""
+            SELECT {columns} FROM incident o
+            WHERE o.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
+              AND o.received_at BETWEEN to_timestamp(:t0) AND to_timestamp(:t1)
+              AND o.category = ANY(:cats)""",
+            {"x0": float(new["lon"].min()) - deg, "y0": float(new["lat"].min()) - deg,
+             "x1": float(new["lon"].max()) + deg, "y1": float(new["lat"].max()) + deg,
+             "t0": float(new["t"].min()) - window_s, "t1": float(new["t"].max()) + window_s,
+             "cats": sorted(set(new["category"].tolist()))})
+        stored = {k: v[~np.isin(stored["id"], new["id"])] for k, v in stored.items()}
+    first = first_reports(Reports(**{k: v for k, v in new.items() if k != "duplicate_of"}),
+                          Reports(**stored), radius_m, window_s)
+    marked = first >= 0
+    if marked.any():
+        params = {"ids": new["id"][marked].tolist(), "firsts": first[marked].tolist()}
+        for table in ("incident", "_new_incident"):
+            column = "duplicate_of" if table == "incident" else "first"
+            conn.execute(text(f"""
+                UPDATE {table} i SET {column} = v.first
+                FROM unnest(CAST(:ids AS bigint[]), CAST(:firsts AS bigint[])) AS v(id, first)
+                WHERE i.id = v.id AND i.id = ANY(CAST(:ids AS bigint[]))"""), params)
+    return int(marked.sum())
+
+
+def _reports(conn: Connection, sql: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Rows of (id, category, lon, lat, t, duplicate_of) as arrays."""
+    rows = conn.execute(text(sql), params).all()
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+    return {"id": np.asarray(cols[0], dtype=np.int64),
+            "category": np.asarray(cols[1], dtype=object),
+            "lon": np.asarray(cols[2], dtype=float), "lat": np.asarray(cols[3], dtype=float),
+            "t": np.asarray(cols[4], dtype=float),
+            "duplicate_of": np.asarray(cols[5], dtype=np.int64)}
 
 
 HOUSEHOLD_STAGING = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.levels import LEVEL_COLUMNS  # noqa: E402,F401  (re-exported)
+from geo.levels import LEVEL_COLUMNS  # noqa: F401  (re-exported)
 from store.db import connection
 
 _INSERT_COLUMNS = (

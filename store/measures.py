@@ -61,7 +61,8 @@ from sqlalchemy import text
 
 from geo.levels import LEVEL_COLUMNS, LEVELS
 from geo.workflow import OPEN_STATES, STATES
-from store.db import Bindable  # noqa: E402
+from store.db import Bindable
+from store.db import connection as _connection
 from store.models import SEVERITIES, SOURCES
 
 # The frozen incident column that says which unit of each level an incident belongs to.
@@ -204,7 +205,6 @@ def unit_column(level: int) -> str:
             "2 (village) and 3 (grid)") from None
 
 
-from store.db import connection as _connection  # noqa: E402
 
 
 def _units_cte(scope: Scope) -> tuple[str, dict[str, Any]]:

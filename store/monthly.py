@@ -57,7 +57,7 @@ from sqlalchemy import Connection, text
 
 from geo.workflow import GRID
 from store import measures
-from store.db import Bindable  # noqa: E402
+from store.db import Bindable
 from store.measures import (
     _ON_TIME,
     _RESOLVED,

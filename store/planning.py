@@ -36,8 +36,9 @@ from geo import planning as gp
 from geo.crs import area_m2
 from geo.planning import PlanContext, PointSet, Proposal
 from onemap.errors import OneMapError
-from store.db import Bindable  # noqa: E402
+from store.db import Bindable
 from store.db import connection as _connect
+from store.db import rows as _rows
 
 BBox = tuple[float, float, float, float]
 
@@ -67,7 +68,6 @@ class SaveResult:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-from store.db import rows as _rows  # noqa: E402
 
 
 def _aware(value: datetime | None, what: str) -> datetime | None:

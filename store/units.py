@@ -6,14 +6,13 @@ them through one :class:`UnitCache` per database (held by the runtime context). 
 checks the cheap units signature (:func:`store.wall.units_signature`) at most every
 ``check_every_s`` seconds, so a change saved by another process is picked up within that time;
 a change saved by this process calls :meth:`UnitCache.changed`, which re-checks at once and
-tells the listeners (the derived caches) to drop what they built.
+drops what was built from the old units.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +93,6 @@ class UnitCache:
         self._tree: UnitTree | None = None
         self._places: Places | None = None
         self._places_checked = -1e9
-        self._derived: dict[Any, tuple[tuple, Any]] = {}
-        self._listeners: list[Callable[[], None]] = []
 
     # -- the signal ---------------------------------------------------------------------
     def signature(self, *, force: bool = False) -> tuple:
@@ -110,24 +107,15 @@ class UnitCache:
             signature = tuple(units_signature(self.engine))
             self._checked = time.monotonic()
             if signature != self._signature:
-                first = self._signature is None
                 self._signature = signature
                 self._tree = None
                 self._places = None
-                self._derived.clear()
-                if not first:
-                    for listener in list(self._listeners):
-                        listener()
             return signature
 
     def changed(self) -> None:
         """The one "units changed" signal: this process saved units; re-check now."""
         self._places_checked = -1e9
         self.signature(force=True)
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever the signature moves (after it moved)."""
-        self._listeners.append(listener)
 
     # -- what is derived from the units --------------------------------------------------
     def tree(self) -> UnitTree:
@@ -141,16 +129,6 @@ class UnitCache:
                     self._tree = UnitTree({u["id"]: u for u in unit_tree(self.engine)})
                 tree = self._tree
         return tree
-
-    def derived(self, key: Any, build: Callable[[], Any]) -> Any:
-        """``build()`` once per units signature (e.g. simplified shapes, contiguity)."""
-        signature = self.signature()
-        hit = self._derived.get(key)
-        if hit is not None and hit[0] == signature:
-            return hit[1]
-        value = build()
-        self._derived[key] = (signature, value)
-        return value
 
     def places(self, *, force: bool = False) -> Places:
         """The assignment engine and lookups, rebuilt when units, workers or departments
@@ -199,4 +177,3 @@ def forget_all() -> None:
             cache._signature = None
             cache._tree = None
             cache._places = None
-            cache._derived.clear()

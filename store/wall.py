@@ -33,7 +33,8 @@ from sqlalchemy import Connection, text
 
 from geo.workflow import GRID, OPEN_STATES
 from store import measures
-from store.db import Bindable  # noqa: E402
+from store.db import Bindable
+from store.db import rows as _rows
 from store.measures import Filters, Period, Scope, _aware, _connection, _filter_sql, _within_sql
 
 BBox = tuple[float, float, float, float]
@@ -61,7 +62,6 @@ _INCIDENT_JOINS = """
 
 
 # --- helpers ---------------------------------------------------------------------------------
-from store.db import rows as _rows  # noqa: E402
 
 
 def _now_params(now: datetime | None) -> dict[str, Any]:

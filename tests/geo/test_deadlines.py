@@ -320,3 +320,17 @@ def test_vectorised_refusals() -> None:
         due_at(received, np.array([GRID, 9]), np.array(["low", "low"]))
     with pytest.raises(DeadlineError, match="severity"):
         due_at(received, np.array([GRID, GRID]), np.array(["low", "urgent"]))
+
+
+def test_many_at_once_with_working_days_and_unlocated_reports() -> None:
+    rules = DeadlineRules(calendar=WorkCalendar.from_csv(), level_days={3: 1, 2: 3, 1: 5, 0: 7})
+    received = pd.DatetimeIndex(pd.to_datetime(
+        ["2026-09-30 08:00", "2026-09-30 08:00", "2026-10-03 03:00", "2026-10-09 01:30"],
+        utc=True))
+    levels = np.array([GRID, -1, VILLAGE, COUNTY])  # -1: not located, the risk rule alone
+    severity = np.array(["low", "high", "medium", "low"], dtype=object)
+    got = rules.due_many(received, levels, severity)
+    for i, ts in enumerate(received):
+        level = None if levels[i] < 0 else int(levels[i])
+        assert got.iloc[i] == pd.Timestamp(rules.due(ts.to_pydatetime(), level, severity[i]))
+    assert got.iloc[0].tz_convert("Asia/Shanghai").date().isoformat() == "2026-10-08"

@@ -17,6 +17,7 @@ from loaders.importers import core
 from loaders.importers.options import LoadOptions
 from onemap.access import WALL_OPERATOR
 from onemap.settings import Settings
+from store import bulk
 from store.runtime import build_runtime
 from tests.helpers import fresh_demo_database, sibling_database
 
@@ -82,14 +83,20 @@ def test_file_and_api_give_the_same_due_times_with_working_days(engine, settings
     assert api["API-DUE-0"].astimezone(TZ).date().isoformat() == "2026-10-08"
 
 
+@pytest.mark.parametrize("fetch", ["probes", "one scan"])
 def test_a_near_duplicate_in_a_file_is_marked_like_one_sent_to_the_api(engine, settings,
-                                                                        tmp_path):
+                                                                        tmp_path, fetch,
+                                                                        monkeypatch):
+    # stored candidates are fetched by GiST probes for small loads, in one scan for large ones
+    if fetch == "one scan":
+        monkeypatch.setattr(bulk, "SMALL_LOAD", 0)
+    tag = "S" if fetch == "one scan" else ""
     rt = build_runtime(_settings(settings, engine), engine=engine)
     lon, lat = 97.065, 40.275
-    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=TZ) + pd.Timedelta(days=10 if tag else 0)
 
     def api(i: int, dx: float, hours: float) -> dict:
-        report = parse_report({"source": "citizen_app", "external_id": f"API-DUP-{i}",
+        report = parse_report({"source": "citizen_app", "external_id": f"API-DUP{tag}-{i}",
                                "category": "sanitation", "description": "垃圾堆放",
                                "location": {"lon": lon + dx, "lat": lat}})
         return service.submit(rt, report, received_at=t0 + pd.Timedelta(hours=hours)).incident
@@ -100,11 +107,11 @@ def test_a_near_duplicate_in_a_file_is_marked_like_one_sent_to_the_api(engine, s
     assert second["duplicate_of"] == first["id"] == third["duplicate_of"]
 
     # the same three reports, one day later, in a file; plus one near the API's first case
-    rows = [{"工单编号": f"FILE-DUP-{i}", "受理时间": (t0 + pd.Timedelta(days=3, hours=h)
+    rows = [{"工单编号": f"FILE-DUP{tag}-{i}", "受理时间": (t0 + pd.Timedelta(days=3, hours=h)
                                                    ).strftime("%Y-%m-%d %H:%M:%S"),
              "诉求内容": "垃圾堆放", "事件类型": "环境卫生", "经度": lon + dx, "纬度": lat}
             for i, (dx, h) in enumerate([(0.0, 0), (0.0002, 2), (0.0004, 20)])]
-    rows.append({"工单编号": "FILE-DUP-9", "受理时间": (t0 + pd.Timedelta(hours=5)).strftime(
+    rows.append({"工单编号": f"FILE-DUP{tag}-9", "受理时间": (t0 + pd.Timedelta(hours=5)).strftime(
         "%Y-%m-%d %H:%M:%S"), "诉求内容": "垃圾堆放", "事件类型": "环境卫生",
         "经度": lon + 0.0001, "纬度": lat})
     report = core.run("incidents", _file(tmp_path, rows), LoadOptions(source="随手拍"),
@@ -114,13 +121,14 @@ def test_a_near_duplicate_in_a_file_is_marked_like_one_sent_to_the_api(engine, s
         got = {r.external_id: (r.id, r.duplicate_of, r.note) for r in conn.execute(text("""
             SELECT i.external_id, i.id, i.duplicate_of, e.note FROM incident i
             JOIN incident_event e ON e.incident_id = i.id AND e.action IN ('import', 'receive')
-            WHERE i.source = 'citizen_app' AND i.external_id LIKE '%-DUP-%'"""))}
-    file_first = got["FILE-DUP-0"][0]
-    assert got["FILE-DUP-0"][1] is None
-    assert got["FILE-DUP-1"][1] == file_first == got["FILE-DUP-2"][1]
-    assert got["FILE-DUP-9"][1] == first["id"]  # linked to the case stored before the file
+            WHERE i.source = 'citizen_app' AND i.external_id LIKE :pattern"""),
+            {"pattern": f"%-DUP{tag}-%"})}
+    file_first = got[f"FILE-DUP{tag}-0"][0]
+    assert got[f"FILE-DUP{tag}-0"][1] is None
+    assert got[f"FILE-DUP{tag}-1"][1] == file_first == got[f"FILE-DUP{tag}-2"][1]
+    assert got[f"FILE-DUP{tag}-9"][1] == first["id"]  # linked to the case stored before the file
     # the history says so in the same words as over the API
-    api_note = got["API-DUP-1"][2]
+    api_note = got[f"API-DUP{tag}-1"][2]
     assert api_note == rt.policy.duplicate_note(first["id"])
-    assert got["FILE-DUP-1"][2] == rt.policy.duplicate_note(file_first)
-    assert got["FILE-DUP-0"][2] is None
+    assert got[f"FILE-DUP{tag}-1"][2] == rt.policy.duplicate_note(file_first)
+    assert got[f"FILE-DUP{tag}-0"][2] is None
