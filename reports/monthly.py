@@ -35,6 +35,7 @@ import shapely
 from sqlalchemy import Engine
 
 from geo import levels as lv
+from geo import months
 from geo.levels import GRID, TOWN, VILLAGE
 from onemap.errors import OneMapError
 from onemap.settings import Settings
@@ -91,24 +92,18 @@ class MonthlyReport:
 def parse_month(month: str) -> tuple[int, int]:
     """'2026-10' → (2026, 10), refusing anything else with a message that shows the form."""
     try:
-        year_s, month_s = str(month).strip().split("-")
-        year, mon = int(year_s), int(month_s)
-        if len(year_s) != 4 or not 1 <= mon <= 12:
-            raise ValueError
+        return months.parse_month(str(month))
     except ValueError:
         raise ReportError(f"{month!r} is not a month; write it as YYYY-MM, e.g. 2026-10.") \
             from None
-    return year, mon
 
 
-def month_key(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
+month_key = months.month_key
 
 
 def previous_month(month: str, back: int = 1) -> str:
-    year, mon = parse_month(month)
-    index = year * 12 + (mon - 1) - back
-    return month_key(index // 12, index % 12 + 1)
+    parse_month(month)
+    return months.shift_month(str(month).strip(), -back)
 
 
 def parse_level(level: int | str) -> int:

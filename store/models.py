@@ -31,9 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from geo.catalog import SOURCES as CHANNELS
+
 SRID = 4326
 
-SOURCES = ("grid_app", "hotline_12345", "citizen_app", "police_110", "petition", "court", "other")
+SOURCES = tuple(CHANNELS)  # the one registry of channels (geo.catalog)
 SEVERITIES = ("high", "medium", "low")
 CAMERA_KINDS = ("xueliang", "cuncuntong", "social")  # 雪亮 / 村村通 / 社会面
 CAMERA_STATUSES = ("online", "offline")

@@ -45,7 +45,6 @@ grid level is one pass over two months of incidents.
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,6 +54,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from geo.months import parse_month, shift_month
 from geo.workflow import GRID
 from store import measures
 from store.db import Bindable
@@ -78,7 +78,6 @@ MEASURE_COLUMNS = (
 )
 TREND_COLUMNS = ("month", "received", "resolved", "resolution_rate", "on_time_rate")
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # A row of ``unit`` (alias ``u``) on the map in the last instant before :at.  Rows written by
 # a loader carry their load time as valid_from, not when the boundary began: only a row a plan
 # added (unit_change.added_ids) starts at its valid_from; the others count from the start.
@@ -86,13 +85,6 @@ _VALID = in_force_sql("u", ":at", just_before=True)
 
 
 # --- months ----------------------------------------------------------------------------------
-def _parse_month(month: str) -> tuple[int, int]:
-    match = _MONTH.match(month) if isinstance(month, str) else None
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        raise ValueError(f"month must be 'YYYY-MM' (e.g. '2026-10'), got {month!r}")
-    return int(match.group(1)), int(match.group(2))
-
-
 def _check_tz(tz: str) -> str:
     try:
         ZoneInfo(tz)
@@ -104,15 +96,8 @@ def _check_tz(tz: str) -> str:
 
 def month_period(month: str, tz: str = "Asia/Shanghai") -> Period:
     """The local calendar month ``'YYYY-MM'`` in ``tz`` as a half-open :class:`Period`."""
-    year, mon = _parse_month(month)
+    year, mon = parse_month(month)
     return Period.month(year, mon, _check_tz(tz))
-
-
-def shift_month(month: str, delta: int) -> str:
-    """``month`` moved by ``delta`` months (``shift_month('2026-01', -1) == '2025-12'``)."""
-    year, mon = _parse_month(month)
-    k = year * 12 + (mon - 1) + int(delta)
-    return f"{k // 12:04d}-{k % 12 + 1:02d}"
 
 
 def previous_month(month: str) -> str:

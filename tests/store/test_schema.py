@@ -110,3 +110,27 @@ def test_point_lookup_on_10000_units_uses_the_gist_index(conn):
     assert "Seq Scan" not in plan, plan
     hits = conn.execute(text(query)).all()
     assert len(hits) == 1
+
+
+def test_the_database_takes_exactly_the_registered_channels(conn):
+    from geo.catalog import SOURCES
+
+    definition = conn.scalar(text(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ck_incident_source'"))
+    for code in SOURCES:
+        assert f"'{code}'" in definition
+    for code in SOURCES:
+        nested = conn.begin_nested()
+        conn.execute(text("INSERT INTO incident (source, external_id, category, severity) "
+                          "VALUES (:s, 'channel-check', 'other', 'low')"), {"s": code})
+        nested.rollback()
+
+
+def test_schema_lists_repeat_the_registries_exactly():
+    """store.models repeats the workflow's states and the key roles so that the schema does
+    not import the workflow; this keeps the copies equal."""
+    from geo.workflow import STATES
+    from store import api_keys, models
+
+    assert set(models.INCIDENT_STATES) == set(STATES)
+    assert tuple(models.API_KEY_ROLES) == tuple(api_keys.ROLES)
