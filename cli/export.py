@@ -8,6 +8,8 @@ from typing import Any
 
 from cli.common import open_runtime
 from cli.common import say as _say
+from geo import measures as measure_registry
+from geo.levels import LEVEL_BY_KEY
 from onemap.settings import Settings
 
 
@@ -38,7 +40,7 @@ def register(sub: Any) -> None:
                                                "PNG 1920×1080 or a one-page A4 PDF")
     monthly.add_argument("--month", default=None, metavar="YYYY-MM",
                          help="local calendar month (default: the newest with incidents)")
-    monthly.add_argument("--level", choices=["county", "town", "village", "grid"],
+    monthly.add_argument("--level", choices=list(LEVEL_BY_KEY),
                          default="town", help="units to colour (default town)")
     monthly.add_argument("--format", choices=["html", "png", "pdf"], default="html")
     monthly.add_argument("--out", type=Path, default=None,
@@ -46,8 +48,7 @@ def register(sub: Any) -> None:
     monthly.add_argument("--within", default=None, metavar="CODE",
                          help="only this unit (e.g. a county's code) and what lies below it")
     monthly.add_argument("--measure", default="received",
-                         choices=["received", "per_1000", "change_pct", "resolution_rate",
-                                  "on_time_rate", "closed_share_grid"],
+                         choices=list(measure_registry.keys("export")),
                          help="what colours the units (default received)")
     monthly.set_defaults(func=cmd_export)
 

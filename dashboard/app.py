@@ -22,6 +22,8 @@ from dashboard import (
     wall_routes,
 )
 from dashboard.i18n import t
+from geo import levels
+from geo import measures as measure_registry
 from intake import http as intake_http
 from intake.service import EscalationScheduler
 from onemap.context import Runtime
@@ -113,6 +115,12 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     if settings.escalate_every_s > 0:
         app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
             rt, settings.escalate_every_s).start()
+
+    @app.server.route("/registry.json")
+    def _registry():
+        """The registries the pages' JavaScript and API clients read: levels and measures."""
+        return jsonify(levels=levels.as_json(tuple(settings.level_names)),
+                       measures=measure_registry.as_json())
 
     @app.server.route("/api/health")
     def _health():

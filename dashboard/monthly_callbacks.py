@@ -89,7 +89,7 @@ def _finite(value: Any) -> float | None:
 
 
 def _kind(key: str) -> str:
-    return "per_1000" if key == "per_1000" else mv.BY_KEY[key].kind
+    return mv.BY_KEY[key].kind
 
 
 def _category(code: str, lang: str) -> str:
@@ -101,8 +101,8 @@ def _tip(row: Any, lang: str) -> str:
     """The unit's numbers for its tooltip (preformatted: the browser only shows them)."""
     parts = [f"{t('m_received', lang)} {mv.fmt(_finite(row['received']), 'count')} "
              f"({t('m_vs_last', lang)} {mv.fmt(_finite(row['change_pct']), 'change')})",
-             f"{mv.label(mv.BY_KEY['per_1000'], lang)} "
-             f"{mv.fmt(_finite(row['per_1000']), 'per_1000')}",
+             f"{mv.label(mv.BY_KEY['per_1000_households'], lang)} "
+             f"{mv.fmt(_finite(row['per_1000_households']), 'ratio')}",
              f"{mv.label(mv.BY_KEY['resolution_rate'], lang)} "
              f"{mv.fmt(_finite(row['resolution_rate']), 'rate')} · "
              f"{mv.label(mv.BY_KEY['on_time_rate'], lang)} "

@@ -6,35 +6,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from dashboard import view as v
+from geo import measures as measure_registry
 from geo.levels import LEVEL_KEYS  # noqa: F401  (re-exported)
+from geo.measures import Measure
 from reports.measures import class_limits
 
 DEFAULT_LEVEL = 1
 
 
-@dataclass(frozen=True)
-class Measure:
-    """A choropleth measure: the report column, its labels and how to class and print it."""
-
-    key: str
-    zh: str
-    en: str
-    kind: str  # "count" | "rate" (0..1, good when high) | "change" (percent, ±)
-
-
-MEASURES = (
-    Measure("received", "事件数", "Incidents", "count"),
-    Measure("per_1000", "每千户事件数", "Per 1,000 households", "count"),
-    Measure("change_pct", "环比变化", "Change from last month", "change"),
-    Measure("resolution_rate", "办结率", "Resolution rate", "rate"),
-    Measure("on_time_rate", "按期办结率", "On-time rate", "rate"),
-    Measure("closed_share_grid", "网格内办结占比", "Closed in the grid", "rate"),
-    Measure("closed_share_village", "村（社区）内办结占比", "Closed in the village", "rate"),
-    Measure("closed_share_town", "乡镇（街道）内办结占比", "Closed in the town", "rate"),
-)
+MEASURES = measure_registry.on("monthly")  # the choropleth's measures (geo.measures)
 BY_KEY = {m.key: m for m in MEASURES}
 
 # Change from last month: blue falls, grey steady, red rises.
@@ -42,7 +24,7 @@ CHANGE_COLOURS = ["#1e88e5", "#90caf9", "#b0bec5", "#f8961e", "#d62828"]
 
 
 def label(measure: Measure, lang: str) -> str:
-    return measure.en if lang == "en" else measure.zh
+    return measure.label(lang)
 
 
 def classes(values: Sequence[float | None], measure: Measure) -> tuple[list[float], list[str]]:
@@ -53,7 +35,7 @@ def classes(values: Sequence[float | None], measure: Measure) -> tuple[list[floa
         return [x if math.isfinite(x) else 1e12 for x in limits], CHANGE_COLOURS
     if measure.kind == "rate":
         return limits, list(v.RAMP_GOOD_HIGH)
-    return limits, v.colours_for("incidents", len(limits))
+    return limits, v.colours_for("received", len(limits))
 
 
 def fmt(value: float | None, kind: str) -> str:
@@ -66,7 +48,7 @@ def fmt(value: float | None, kind: str) -> str:
     if kind == "change":
         arrow = "↑" if value > 0 else "↓" if value < 0 else "→"
         return f"{arrow}{abs(value):.1f}%"
-    if kind == "per_1000":
+    if kind == "ratio":
         return f"{value:.1f}"
     return f"{int(round(value)):,}"
 
@@ -83,7 +65,7 @@ def legend_rows(limits: Sequence[float], colours: Sequence[str], measure: Measur
             low = 0 if k == 0 else limits[k - 1]
             rows.append((colour, f"{low * 100:.0f}–{limits[k] * 100:.0f}%"))
         else:
-            rows.append((colour, v.class_label(limits, k, "incidents")))
+            rows.append((colour, v.class_label(limits, k, "received")))
     return rows
 
 

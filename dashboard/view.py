@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geo.measures import BY_KEY
+from geo.measures import MEASURES as MEASURE_REGISTRY
 from store.measures import Filters, Period
 
 LEVELS = (0, 1, 2, 3)  # county, town/street, village/community, grid
@@ -27,8 +29,9 @@ DEFAULT_WINDOW = "7d"
 RAMP_BAD_HIGH = ("#fff3b0", "#ffd166", "#f8961e", "#f3722c", "#d62828")
 RAMP_GOOD_HIGH = tuple(reversed(RAMP_BAD_HIGH))
 NO_DATA = "#3a4657"
-GOOD_HIGH = frozenset({"resolution_rate", "closed_in_grid"})
-RATE_MEASURES = frozenset({"resolution_rate", "closed_in_grid"})
+GOOD_HIGH = frozenset(m.key for m in MEASURE_REGISTRY if m.good == "high")
+RATE_MEASURES = frozenset(m.key for m in MEASURE_REGISTRY if m.kind == "rate")
+COUNT_MEASURES = frozenset(m.key for m in MEASURE_REGISTRY if m.kind == "count")
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,9 @@ def format_value(value: float | None, measure: str) -> str:
         return "–"
     if measure in RATE_MEASURES:
         return f"{value * 100:.0f}%"
-    if measure == "per_1000_households":
-        return f"{value:.1f}"
+    spec = BY_KEY.get(measure)
+    if spec is not None and spec.kind == "ratio":
+        return f"{value:.{spec.decimals}f}"
     return f"{value:,.0f}"
 
 
@@ -155,7 +159,7 @@ def class_label(limits: Sequence[float], k: int, measure: str) -> str:
     if k == 0:
         return f"≤ {upper}"
     lower = limits[k - 1]
-    if measure in ("incidents", "overdue") and float(lower).is_integer():
+    if measure in COUNT_MEASURES and float(lower).is_integer():
         lower += 1
         if lower >= limits[k]:
             return upper

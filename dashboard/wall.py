@@ -17,6 +17,7 @@ from dashboard import map_layers
 from dashboard.i18n import SEVERITY_LABELS, level_name, pick, t
 from dashboard.view import DEFAULT_LEVEL, DEFAULT_WINDOW, LEVELS, View
 from geo.catalog import CATEGORIES, SOURCES
+from geo.measures import BY_KEY
 from geo.workflow import STATE_LABELS
 from onemap.settings import Settings
 from store.wall import MEASURES
@@ -46,7 +47,7 @@ def controls(settings: Settings, lang: str) -> html.Div:
                      for lv in LEVELS])),
         _control(t("measure", lang), dcc.RadioItems(
             id="measure", value=MEASURES[0], className="om-radio",
-            options=[{"label": t(f"m_{m}", lang), "value": m} for m in MEASURES])),
+            options=[{"label": BY_KEY[m].label(lang), "value": m} for m in MEASURES])),
         _control(t("window", lang), html.Div([
             dcc.RadioItems(id="window", value=DEFAULT_WINDOW, className="om-radio om-inline",
                            options=[{"label": t(w, lang), "value": w}

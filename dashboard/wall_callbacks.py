@@ -21,6 +21,7 @@ from dashboard import view as v
 from dashboard.i18n import EVENT_LABELS, REASON_LABELS, SEVERITY_LABELS, level_name, pick, t
 from dashboard.wall import KPIS, LAYERS
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
+from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
@@ -101,7 +102,7 @@ def _legend(measure: str, limits: list[float], colours: list[str], lang: str,
     rows.append(html.Div(className="om-legend-row", children=[
         html.Span(className="om-swatch om-fill", style={"background": v.NO_DATA}),
         html.Span(t("no_data", lang))]))
-    return [html.Div(f"{t(f'm_{measure}', lang)} · {level_label}", className="om-legend-title",
+    return [html.Div(f"{BY_KEY[measure].label(lang)} · {level_label}", className="om-legend-title",
                      id="legend-title"), *rows]
 
 
@@ -256,9 +257,11 @@ def register(app: Dash, rt: Runtime) -> None:
                                     _filters(cat, sev, src, status)) if ids else {}
         limits = v.breaks(list(values.values()), measure)
         colours = v.colours_for(measure, len(limits))
+        spec = BY_KEY[measure]
         hideout = {"values": {str(k): val for k, val in values.items()}, "limits": limits,
                    "colours": colours, "noData": v.NO_DATA, "level": view.level,
-                   "measure": measure}
+                   "measure": measure,
+                   "format": {"kind": spec.kind, "decimals": spec.decimals}}
         labels = {"type": "FeatureCollection", "features": []}
         if len(ids) <= LABEL_LIMIT:
             xs = [tree.units[i]["label_lon"] for i in ids]
@@ -352,7 +355,7 @@ def register(app: Dash, rt: Runtime) -> None:
         tiles = (f"{k['received_today']:,}", f"{k['handled_today']:,}",
                  f"{k['overdue_now']:,}",
                  v.format_value(k["resolution_rate"], "resolution_rate"),
-                 v.format_value(k["closed_within_grid_village"], "closed_in_grid"))
+                 v.format_value(k["closed_within_grid_village"], "closed_share_grid"))
         return (_list_items(latest, lang, tz, "latest"), _list_items(overdue, lang, tz, "overdue"),
                 *tiles)
 

@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 from branca.element import Element
 
+from geo import measures as measure_registry
 from onemap.settings import Settings
 from reports import narrative as nv
 from reports.measures import CHANGE_LIMITS, class_limits
@@ -66,14 +67,12 @@ GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
 DIVERGING = ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b")
 CHANGE_BREAKS = CHANGE_LIMITS  # % change: fixed, so months compare
 
+PALETTES = {"rate": GREENS, "change": DIVERGING}
+# The measures the map can colour by (geo.measures), with the unit in the label and a palette.
 MEASURES: dict[str, dict[str, Any]] = {
-    "received": {"zh": "受理事件数（件）", "kind": "count", "palette": SEQUENTIAL},
-    "per_1000": {"zh": "每千户事件数（件）", "kind": "float", "palette": SEQUENTIAL},
-    "change_pct": {"zh": "环比变化（%）", "kind": "change", "palette": DIVERGING},
-    "resolution_rate": {"zh": "办结率", "kind": "rate", "palette": GREENS},
-    "on_time_rate": {"zh": "按期办结率", "kind": "rate", "palette": GREENS},
-    "closed_share_grid": {"zh": "网格内办结占比", "kind": "rate", "palette": GREENS},
-}
+    m.key: {"zh": f"{m.zh}（{m.unit_zh}）" if m.unit_zh else m.zh, "kind": m.kind,
+            "palette": PALETTES.get(m.kind, SEQUENTIAL)}
+    for m in measure_registry.on("export")}
 
 
 def _fmt(value: Any, kind: str) -> str:
@@ -174,7 +173,7 @@ def _unit_properties(report: MonthlyReport, measure: str, breaks: list[float]) -
             "name": str(row.get("name", "")),
             "code": str(row.get("code", "")),
             "received": nv.count(received),
-            "per_1000": _fmt(row.get("per_1000"), "float"),
+            "per_1000_households": _fmt(row.get("per_1000_households"), "ratio"),
             "change": ("上月无事件" if not nv._missing(prev) and int(prev) == 0 and received
                        else _fmt(change, "change")) + f"（上月 {nv.count(prev)}）",
             "resolution_rate": nv.pct(row.get("resolution_rate")),
@@ -202,7 +201,8 @@ def _headline_tiles(report: MonthlyReport) -> list[tuple[str, str, str]]:
     new = int(spots["new"].sum()) if len(spots) else 0
     return [
         ("受理事件", f"{nv.count(received)} 件", change),
-        ("每千户", _fmt(h.get("per_1000"), "float"), f"户数 {nv.count(h.get('households'))}"),
+        ("每千户", _fmt(h.get("per_1000_households"), "ratio"),
+         f"户数 {nv.count(h.get('households'))}"),
         ("办结率", nv.pct(h.get("resolution_rate")), f"已办结 {nv.count(h.get('resolved'))} 件"),
         ("按期办结率", nv.pct(h.get("on_time_rate")), "办结事件中"),
         ("网格内办结", nv.pct(h.get("closed_share_grid")),
@@ -307,8 +307,8 @@ def map_page(report: MonthlyReport, settings: Settings | None = None, *,
     root.title = report.title_zh
 
     level_label = report.level_name_zh
-    fields = ["name", "received", "per_1000", "change", "resolution_rate", "on_time_rate",
-              "closed", "top"]
+    fields = ["name", "received", "per_1000_households", "change", "resolution_rate",
+              "on_time_rate", "closed", "top"]
     aliases = [level_label, "受理事件", "每千户", "环比", "办结率", "按期办结率",
                "网格/村/镇内办结", "主要类别"]
     folium.GeoJson(

@@ -76,9 +76,9 @@ def received_sentence(headline: Mapping[str, Any]) -> str:
         return f"本月未受理事件，上月为 {count(prev)} 件。"
     change = change_phrase(received, prev, headline.get("change_pct"))
     text = f"本月共受理事件 {count(received)} 件，{change}"
-    per_1000 = headline.get("per_1000")
-    if not _missing(per_1000):
-        text += f"，每千户 {float(per_1000):.1f} 件"
+    per_1000_households = headline.get("per_1000_households")
+    if not _missing(per_1000_households):
+        text += f"，每千户 {float(per_1000_households):.1f} 件"
     return text + "。"
 
 
@@ -149,7 +149,7 @@ def sentences(headline: Mapping[str, Any], *, top_categories: Sequence[tuple[str
     """The report's narrative, in reading order; sentences with nothing to say are left out.
 
     ``headline`` is :func:`store.monthly.headline`'s dict (received, prev_received,
-    change_pct, resolved, resolution_rate, on_time_rate, closed_share_*, per_1000);
+    change_pct, resolved, resolution_rate, on_time_rate, closed_share_*, per_1000_households);
     ``hot``/``new_hot`` count hot-spot grids (all / new against the previous three months)
     and ``hot_places`` names where the new ones are; ``rises`` lists (unit name, change %)
     largest first.

@@ -34,7 +34,8 @@ Definitions
   units (this month's boundaries), so a change is not an artefact of a redrawn map.
 - **households**: for a row still current (``valid_to IS NULL``), households by ``grid_id``
   summed over its current descendants (as the wall does); for a retired row, the households
-  whose point its geometry covers.  ``per_1000`` = received per 1,000 households, NaN with none.
+  whose point its geometry covers.  ``per_1000_households`` = received per 1,000 households,
+  NaN with none.
 - ``change_pct`` = 100·(received − prev_received)/prev_received, NaN when prev_received is 0.
 
 Every function takes an Engine or a Connection (then runs inside the caller's transaction).
@@ -72,7 +73,7 @@ from store.measures import (
 from store.versions import in_force_sql
 
 MEASURE_COLUMNS = (
-    "code", "name", "received", "households", "per_1000", "prev_received", "change_pct",
+    "code", "name", "received", "households", "per_1000_households", "prev_received", "change_pct",
     "resolved", "resolution_rate", "on_time_rate",
     *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
 )
@@ -318,7 +319,7 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     for c in rates:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     homes = frame["households"].where(frame["households"] > 0)
-    frame["per_1000"] = (frame["received"] * 1000 / homes).astype("float64")
+    frame["per_1000_households"] = (frame["received"] * 1000 / homes).astype("float64")
     before = frame["prev_received"].where(frame["prev_received"] > 0)
     frame["change_pct"] = (100 * (frame["received"] - before) / before).astype("float64")
     return frame[list(MEASURE_COLUMNS)]
@@ -411,7 +412,8 @@ def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     map unit.
 
     Keys: month, received, prev_received, change_pct, resolved, resolution_rate,
-    on_time_rate, closed_share_grid/village/town/county, escalations, households, per_1000,
+    on_time_rate, closed_share_grid/village/town/county, escalations, households,
+    per_1000_households,
     units ({level: number of units on the month's map}).
     """
     period = month_period(month, tz)
@@ -452,7 +454,7 @@ def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
            for name in LEVEL_NAMES.values()},
         "escalations": int(total["escalations"]),
         "households": homes,
-        "per_1000": received * 1000 / homes if homes else math.nan,
+        "per_1000_households": received * 1000 / homes if homes else math.nan,
         "units": units,
     }
     return out

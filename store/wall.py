@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from geo import measures as measure_registry
 from geo.workflow import GRID, OPEN_STATES
 from store import measures
 from store.db import Bindable
@@ -39,7 +40,7 @@ from store.measures import Filters, Period, Scope, _aware, _connection, _filter_
 
 BBox = tuple[float, float, float, float]
 
-MEASURES = ("incidents", "per_1000_households", "overdue", "resolution_rate", "closed_in_grid")
+MEASURES = measure_registry.keys("wall")  # geo.measures: the measures the wall colours by
 
 # Listed incidents: updated_at is set at transaction start and the row commits later, so a
 # poll re-reads this much before its watermark (callers dedupe by id).
@@ -213,7 +214,7 @@ def choropleth(db: Bindable, level: int, unit_ids: Sequence[int], period: Period
     ids = tuple(int(i) for i in unit_ids)
     scope = Scope(level, unit_ids=ids)
     with _connection(db) as conn:
-        if measure == "incidents":
+        if measure == "received":
             values: pd.Series = measures.received(conn, scope, period, filters=filters)
         elif measure == "per_1000_households":
             got = measures.received(conn, scope, period, filters=filters)
@@ -224,7 +225,7 @@ def choropleth(db: Bindable, level: int, unit_ids: Sequence[int], period: Period
             values = measures.overdue_now(conn, scope, now, filters=filters)
         elif measure == "resolution_rate":
             values = measures.resolution_rate(conn, scope, period, filters=filters)
-        else:  # closed_in_grid
+        else:  # closed_share_grid
             values = measures.closed_share_by_level(conn, scope, period,
                                                     filters=filters)["grid"]
     found = {int(k): _float(v) for k, v in values.items()}

@@ -14,12 +14,12 @@
         return limits.length - 1;
     }
 
-    function formatValue(value, measure) {
+    // `format` is the measure's entry of the registry (geo.measures), sent in the hideout.
+    function formatValue(value, format) {
         if (value === null || value === undefined || !isFinite(value)) { return "–"; }
-        if (measure === "resolution_rate" || measure === "closed_in_grid") {
-            return Math.round(value * 100) + "%";
-        }
-        if (measure === "per_1000_households") { return value.toFixed(1); }
+        const kind = (format && format.kind) || "count";
+        if (kind === "rate") { return Math.round(value * 100) + "%"; }
+        if (kind === "ratio" || kind === "change") { return value.toFixed(format.decimals); }
         return Math.round(value).toLocaleString();
     }
 
@@ -73,7 +73,7 @@
             layer.bindTooltip(function () {
                 const h = window.onemap._hideout || {};
                 const value = (h.values || {})[String(p.id)];
-                const shown = h.measure ? " · " + formatValue(value, h.measure) : "";
+                const shown = h.measure ? " · " + formatValue(value, h.format) : "";
                 return p.name + " (" + p.code + ")" + shown;
             }, {sticky: true, className: "om-tip"});
         },

@@ -17,3 +17,15 @@ def test_dash_is_set_up_before_the_first_request(settings, db_engine, db_url):
     client = app.server.test_client()
     script = next(p for p in app.registered_paths["dash_leaflet"] if p.endswith(".js"))
     assert client.get(f"/_dash-component-suites/dash_leaflet/{script}").status_code == 200
+
+
+def test_registry_is_served_as_json(settings, db_engine, db_url):
+    from geo import measures
+
+    app = create_app(settings.with_(database_url=db_url, escalate_every_s=0,
+                                    level_names=("市辖区", "街道", "社区", "网格")))
+    body = app.server.test_client().get("/registry.json").get_json()
+    assert [lv["zh"] for lv in body["levels"]] == ["市辖区", "街道", "社区", "网格"]
+    assert [m["key"] for m in body["measures"]] == [m.key for m in measures.MEASURES]
+    per_1000 = next(m for m in body["measures"] if m["key"] == "per_1000_households")
+    assert per_1000["decimals"] == 1 and "wall" in per_1000["pages"]

@@ -69,7 +69,7 @@ def test_rolling_and_custom_windows():
 
 def test_count_breaks_are_increasing_and_cover_the_maximum():
     values = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, None]
-    limits = v.breaks(values, "incidents")
+    limits = v.breaks(values, "received")
     assert limits == sorted(set(limits))
     assert limits[-1] >= 144
     classes = [v.class_of(x, limits) for x in values[:-1]]
@@ -83,19 +83,19 @@ def test_rate_breaks_are_fixed_and_colours_reverse_for_good_rates():
     bad = v.colours_for("overdue", 5)
     good = v.colours_for("resolution_rate", 5)
     assert good == list(reversed(bad))
-    assert len(v.colours_for("incidents", 2)) == 2
+    assert len(v.colours_for("received", 2)) == 2
 
 
 def test_empty_values_still_give_a_legend():
-    assert v.breaks([], "incidents") == [1.0]
+    assert v.breaks([], "received") == [1.0]
     assert v.breaks([0, 0, None], "overdue") == [1.0]
 
 
 def test_value_formats():
     assert v.format_value(0.456, "resolution_rate") == "46%"
     assert v.format_value(12.345, "per_1000_households") == "12.3"
-    assert v.format_value(12345, "incidents") == "12,345"
-    assert v.format_value(None, "incidents") == "–"
+    assert v.format_value(12345, "received") == "12,345"
+    assert v.format_value(None, "received") == "–"
 
 
 def test_zoom_bands_and_bounds():
@@ -106,7 +106,7 @@ def test_zoom_bands_and_bounds():
 
 
 def test_legend_labels_do_not_overlap_for_counts():
-    assert [v.class_label([0, 2, 6, 9], k, "incidents") for k in range(4)] == [
+    assert [v.class_label([0, 2, 6, 9], k, "received") for k in range(4)] == [
         "≤ 0", "1 – 2", "3 – 6", "7 – 9"]
     assert v.class_label([1.0, 2.0], 1, "overdue") == "2"
     assert v.class_label([0.2, 0.4], 1, "resolution_rate") == "20% – 40%"

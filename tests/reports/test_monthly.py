@@ -31,7 +31,7 @@ def test_report_numbers_are_store_monthly_numbers(town_report, reports_engine, r
     assert list(units.index) == list(measures.index)
     pd.testing.assert_series_equal(units["received"], measures["received"],
                                    check_names=False, check_dtype=False)
-    pd.testing.assert_series_equal(units["per_1000"], measures["per_1000"],
+    pd.testing.assert_series_equal(units["per_1000_households"], measures["per_1000_households"],
                                    check_names=False)
     tops = sm.top_categories(reports_engine, 1, report_month, tz)
     assert {uid: list(v) for uid, v in tops.items()} == dict(units["top_categories"])

@@ -11,7 +11,7 @@ def headline(**kw):
     base = {"received": 1200, "prev_received": 1000, "change_pct": 20.0, "resolved": 1000,
             "resolution_rate": 1000 / 1200, "on_time_rate": 0.9, "closed_share_grid": 0.6,
             "closed_share_village": 0.25, "closed_share_town": 0.1,
-            "closed_share_county": 0.05, "households": 40000, "per_1000": 30.0}
+            "closed_share_county": 0.05, "households": 40000, "per_1000_households": 30.0}
     base.update(kw)
     return base
 
@@ -56,8 +56,9 @@ def test_empty_month_says_so_and_nothing_else():
 
 def test_nothing_resolved_and_no_households():
     text = nv.sentences(headline(resolved=0, resolution_rate=0.0, on_time_rate=math.nan,
-                                 per_1000=math.nan, **{f"closed_share_{k}": math.nan for k in
-                                                       ("grid", "village", "town", "county")}))
+                                 per_1000_households=math.nan,
+                                 **{f"closed_share_{k}": math.nan
+                                    for k in ("grid", "village", "town", "county")}))
     assert text[0].endswith("（上月 1,000 件）。")  # no per-1000 clause without households
     assert text[1] == "本月受理的事件尚无办结。"
     assert not any(s.startswith("办结事件中") for s in text)

@@ -269,7 +269,7 @@ def ref_measures(conn: Connection, level: int, month: str) -> pd.DataFrame:
         prev_n = int((before["unit"] == uid).sum()) if len(before) else 0
         row = {"code": u["code"], "name": u["name"], "received": received,
                "households": homes[uid],
-               "per_1000": received * 1000 / homes[uid] if homes[uid] else math.nan,
+               "per_1000_households": received * 1000 / homes[uid] if homes[uid] else math.nan,
                "prev_received": prev_n,
                "change_pct": 100 * (received - prev_n) / prev_n if prev_n else math.nan,
                "resolved": len(done), "resolution_rate": _rate(len(done), received),
@@ -376,9 +376,9 @@ def test_split_month_by_hand(conn, world):
     # id, so the same code (G111, now the east part) takes them, wherever they lie.
     assert west["prev_received"] == 1 and east["prev_received"] == 4
     assert (west["households"], east["households"]) == (3, 2)
-    assert west["per_1000"] == pytest.approx(3 * 1000 / 3)
+    assert west["per_1000_households"] == pytest.approx(3 * 1000 / 3)
     assert oct_.loc[ids[G121], "prev_received"] == 1
-    assert math.isnan(oct_.loc[ids[G121], "per_1000"])  # no households
+    assert math.isnan(oct_.loc[ids[G121], "per_1000_households"])  # no households
     assert math.isnan(oct_.loc[ids[G121], "resolution_rate"])
 
 
@@ -493,7 +493,7 @@ def test_headline(conn, world):
         assert got["closed_share_village"] == pytest.approx(_rate(r.v, r.done), nan_ok=True)
         assert got["escalations"] == measures.jurisdiction_total(conn, period)["escalations"]
         assert got["households"] == homes
-        assert got["per_1000"] == pytest.approx(r.n * 1000 / homes)
+        assert got["per_1000_households"] == pytest.approx(r.n * 1000 / homes)
         assert got["units"] == {lv: len(ref_units(conn, lv, period.end)) for lv in LEVELS}
     assert monthly.headline(conn, "2025-09", TZ)["units"][3] == 12
     assert monthly.headline(conn, "2025-10", TZ)["units"][3] == 13

@@ -356,11 +356,11 @@ def ref_choropleth(w: World, level: int, unit_ids: list[int], measure: str,
         done = [r for r in got if not _nan(r["closed_at"])]
         homes = households_of(w, uid)
         out[uid] = {
-            "incidents": float(len(got)),
+            "received": float(len(got)),
             "per_1000_households": len(got) / homes * 1000 if homes else None,
             "overdue": float(sum(is_overdue(r, NOW) for r in mine)),
             "resolution_rate": len(done) / len(got) if got else None,
-            "closed_in_grid": (sum(r["handling_level"] == 3 for r in done) / len(done)
+            "closed_share_grid": (sum(r["handling_level"] == 3 for r in done) / len(done)
                                if done else None),
         }[measure]
     return out
@@ -392,12 +392,12 @@ def test_choropleth_hand_counted_and_errors(conn, world):
     assert got == {g111: pytest.approx(1000.0), g113: None}  # G113 has no households
     rate = wall.choropleth(conn, 3, [g111], P30, "resolution_rate", now=NOW)
     assert rate[g111] == pytest.approx(2 / 3)
-    assert wall.choropleth(conn, 3, [], P30, "incidents") == {}
-    with pytest.raises(ValueError, match="incidents, per_1000_households, overdue, "
-                                         "resolution_rate, closed_in_grid"):
+    assert wall.choropleth(conn, 3, [], P30, "received") == {}
+    with pytest.raises(ValueError, match="received, per_1000_households, overdue, "
+                                         "resolution_rate, closed_share_grid"):
         wall.choropleth(conn, 3, [g111], P30, "heat")
     with pytest.raises(ValueError, match="level 4"):
-        wall.choropleth(conn, 4, [g111], P30, "incidents")
+        wall.choropleth(conn, 4, [g111], P30, "received")
 
 
 # --- KPI tiles ------------------------------------------------------------------------------------
