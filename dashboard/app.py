@@ -100,9 +100,9 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
         return render_page(rt, search, pathname)
 
     app.server.extensions["onemap"] = rt
-    wall_callbacks.register(app, rt)
-    planner_callbacks.register(app, rt)
-    monthly_callbacks.register(app, rt)
+    wall_callbacks.register(app)
+    planner_callbacks.register(app)
+    monthly_callbacks.register(app)
     monthly_callbacks.register_routes(app.server, rt)
     planner_routes.register(app.server, rt)
     geodata.register(app.server, rt)

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from dashboard import geodata
 from dashboard import monthly_view as mv
+from dashboard.callbacks import Callbacks, runtime
 from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
 from geo.catalog import CATEGORY_BY_CODE
@@ -110,114 +111,132 @@ def _tip(row: Any, lang: str) -> str:
     return "<br>".join(parts)
 
 
-def register(app: Dash, rt: Runtime) -> None:
-    """Attach the monthly page's callbacks to ``app``."""
-    settings = rt.settings
-    tz = settings.timezone
-    datum = settings.basemap_datum
+CALLBACKS = Callbacks()
 
-    def engine() -> Engine:
-        return rt.engine
 
-    @app.callback(Output("m-month", "options"), Output("m-month", "value"),
-                  Output("m-empty", "children"), Output("m-empty", "style"),
-                  Input("lang", "data"))
-    def _months(lang):
-        from store import monthly as store_monthly
+def engine() -> Engine:
+    return runtime().engine
 
-        months = store_monthly.months_with_data(engine(), tz)
-        if not months:
-            return [], None, t("m_no_months", lang), {"display": "block"}
-        this_month = datetime.now(ZoneInfo(tz)).strftime("%Y-%m")
-        # The last complete month is what a monthly report is about; the running one is
-        # there too, for a look at where it stands.
-        default = months[1] if months[0] == this_month and len(months) > 1 else months[0]
-        options = [{"label": mv.month_label(m, lang), "value": m} for m in months]
-        return options, default, None, {"display": "none"}
 
-    @app.callback(Output("m-units", "url"), Output("m-hot", "data"),
-                  Output("m-trend", "figure"), Output("m-narrative", "children"),
-                  Output("m-hot-list", "children"), Output("m-exports", "children"),
-                  *[Output(f"m-kpi-{k}", "children") for k in KPIS],
-                  *[Output(f"m-kpi-{k}-sub", "children") for k in KPIS],
-                  Input("m-month", "value"), Input("m-level", "value"),
-                  Input("m-show-hot", "value"), State("lang", "data"))
-    def _report(month, level, show_hot, lang):
-        if not month:
-            raise PreventUpdate
-        report = REPORTS.get(engine(), settings, month, int(level))
-        query = urlencode({"month": month, "level": int(level)})
-        h = report.headline
-        values = {
-            "received": mv.fmt(_finite(h.get("received")), "count"),
-            "resolution_rate": mv.fmt(_finite(h.get("resolution_rate")), "rate"),
-            "on_time_rate": mv.fmt(_finite(h.get("on_time_rate")), "rate"),
-            "closed_share_grid": mv.fmt(_finite(h.get("closed_share_grid")), "rate"),
-            "closed_share_village": mv.fmt(_finite(h.get("closed_share_village")), "rate"),
-            "closed_share_town": mv.fmt(_finite(h.get("closed_share_town")), "rate"),
-            "new_hot_spots": str(int(report.hotspots["new"].sum()))
-            if len(report.hotspots) else "0",
-        }
-        subs = {k: "" for k in KPIS}
-        change = mv.fmt(_finite(h.get("change_pct")), "change")
-        subs["received"] = f"{t('m_vs_last', lang)} {change}"
-        hot_total = int(report.hotspots["hot"].sum()) if len(report.hotspots) else 0
-        subs["new_hot_spots"] = f"/ {hot_total}"
-        hot = _hot_features(report, datum) if show_hot else EMPTY
-        exports = [html.Span(t("m_export", lang))] + [
-            html.A(label, className="om-button om-small", download="",
-                   href=f"/monthly/export?{query}&format={fmt}", id=f"m-export-{fmt}")
-            for fmt, label in (("html", "HTML"), ("png", "PNG"), ("pdf", "PDF"))]
-        return (f"/monthly/units.geojson?{query}", hot, _trend_figure(report, lang),
-                [html.P(s) for s in report.narrative], _hot_list(report, lang), exports,
-                *[values[k] for k in KPIS], *[subs[k] for k in KPIS])
+def _settings() -> Settings:
+    return runtime().settings
 
-    @app.callback(Output("m-units", "hideout"), Output("m-legend", "children"),
-                  Input("m-month", "value"), Input("m-level", "value"),
-                  Input("m-measure", "value"), State("lang", "data"))
-    def _colours(month, level, key, lang):
-        if not month:
-            raise PreventUpdate
-        report = REPORTS.get(engine(), settings, month, int(level))
-        measure = mv.BY_KEY[key]
-        units = report.units
-        raw = {str(int(i)): _finite(x) for i, x in zip(units["id"], units[key], strict=True)}
-        limits, colours = mv.classes(list(raw.values()), measure)
-        tips = {str(int(r["id"])): _tip(r, lang) for _, r in units.iterrows()}
-        hideout = {"values": raw, "limits": limits, "colours": colours, "noData": "#3a4657",
-                   "level": int(level), "measure": key, "tips": tips}
-        legend = [html.Div(f"{mv.label(measure, lang)} · {mv.month_label(month, lang)}",
-                           className="om-legend-title", id="m-legend-title"),
-                  *[html.Div(className="om-legend-row", children=[
-                      html.Span(className="om-swatch om-fill", style={"background": c}),
-                      html.Span(text_)]) for c, text_ in mv.legend_rows(limits, colours, measure)]]
-        return hideout, legend
 
-    @app.callback(Output("m-unit", "children"),
-                  Input("m-units", "n_clicks"), State("m-units", "clickData"),
-                  State("m-month", "value"), State("m-level", "value"), State("lang", "data"),
-                  prevent_initial_call=True)
-    def _unit(_n, click, month, level, lang):
-        if not click or "properties" not in click or not month:
-            raise PreventUpdate
-        report = REPORTS.get(engine(), settings, month, int(level))
-        uid = int(click["properties"]["id"])
-        rows = report.units[report.units["id"] == uid]
-        if rows.empty:
-            raise PreventUpdate
-        row = rows.iloc[0]
-        numbers = [(mv.label(m, lang), mv.fmt(_finite(row[m.key]), _kind(m.key)))
-                   for m in mv.MEASURES]
-        numbers.append((t("m_households", lang), mv.fmt(_finite(row["households"]), "count")))
-        top = list(row["top_categories"] or [])
-        return html.Div(id="m-unit-detail", children=[
-            html.B(f"{row['name']} ({row['code']})"),
-            html.Table(className="om-impact", children=[html.Tbody([
-                html.Tr([html.Td(k), html.Td(val)]) for k, val in numbers])]),
-            html.H4(t("m_top", lang)),
-            html.Ol([html.Li(f"{_category(code, lang)} · {n}") for code, n in top],
-                    id="m-unit-top") if top else html.P("–"),
-        ])
+def _tz() -> str:
+    return runtime().settings.timezone
+
+
+def _datum() -> str:
+    return runtime().settings.basemap_datum
+
+
+@CALLBACKS.callback(Output("m-month", "options"), Output("m-month", "value"),
+                    Output("m-empty", "children"), Output("m-empty", "style"),
+                    Input("lang", "data"))
+def _months(lang):
+    from store import monthly as store_monthly
+
+    months = store_monthly.months_with_data(engine(), _tz())
+    if not months:
+        return [], None, t("m_no_months", lang), {"display": "block"}
+    this_month = datetime.now(ZoneInfo(_tz())).strftime("%Y-%m")
+    # The last complete month is what a monthly report is about; the running one is
+    # there too, for a look at where it stands.
+    default = months[1] if months[0] == this_month and len(months) > 1 else months[0]
+    options = [{"label": mv.month_label(m, lang), "value": m} for m in months]
+    return options, default, None, {"display": "none"}
+
+
+@CALLBACKS.callback(Output("m-units", "url"), Output("m-hot", "data"),
+                    Output("m-trend", "figure"), Output("m-narrative", "children"),
+                    Output("m-hot-list", "children"), Output("m-exports", "children"),
+                    *[Output(f"m-kpi-{k}", "children") for k in KPIS],
+                    *[Output(f"m-kpi-{k}-sub", "children") for k in KPIS],
+                    Input("m-month", "value"), Input("m-level", "value"),
+                    Input("m-show-hot", "value"), State("lang", "data"))
+def _report(month, level, show_hot, lang):
+    if not month:
+        raise PreventUpdate
+    report = REPORTS.get(engine(), _settings(), month, int(level))
+    query = urlencode({"month": month, "level": int(level)})
+    h = report.headline
+    values = {
+        "received": mv.fmt(_finite(h.get("received")), "count"),
+        "resolution_rate": mv.fmt(_finite(h.get("resolution_rate")), "rate"),
+        "on_time_rate": mv.fmt(_finite(h.get("on_time_rate")), "rate"),
+        "closed_share_grid": mv.fmt(_finite(h.get("closed_share_grid")), "rate"),
+        "closed_share_village": mv.fmt(_finite(h.get("closed_share_village")), "rate"),
+        "closed_share_town": mv.fmt(_finite(h.get("closed_share_town")), "rate"),
+        "new_hot_spots": str(int(report.hotspots["new"].sum()))
+        if len(report.hotspots) else "0",
+    }
+    subs = {k: "" for k in KPIS}
+    change = mv.fmt(_finite(h.get("change_pct")), "change")
+    subs["received"] = f"{t('m_vs_last', lang)} {change}"
+    hot_total = int(report.hotspots["hot"].sum()) if len(report.hotspots) else 0
+    subs["new_hot_spots"] = f"/ {hot_total}"
+    hot = _hot_features(report, _datum()) if show_hot else EMPTY
+    exports = [html.Span(t("m_export", lang))] + [
+        html.A(label, className="om-button om-small", download="",
+               href=f"/monthly/export?{query}&format={fmt}", id=f"m-export-{fmt}")
+        for fmt, label in (("html", "HTML"), ("png", "PNG"), ("pdf", "PDF"))]
+    return (f"/monthly/units.geojson?{query}", hot, _trend_figure(report, lang),
+            [html.P(s) for s in report.narrative], _hot_list(report, lang), exports,
+            *[values[k] for k in KPIS], *[subs[k] for k in KPIS])
+
+
+@CALLBACKS.callback(Output("m-units", "hideout"), Output("m-legend", "children"),
+                    Input("m-month", "value"), Input("m-level", "value"),
+                    Input("m-measure", "value"), State("lang", "data"))
+def _colours(month, level, key, lang):
+    if not month:
+        raise PreventUpdate
+    report = REPORTS.get(engine(), _settings(), month, int(level))
+    measure = mv.BY_KEY[key]
+    units = report.units
+    raw = {str(int(i)): _finite(x) for i, x in zip(units["id"], units[key], strict=True)}
+    limits, colours = mv.classes(list(raw.values()), measure)
+    tips = {str(int(r["id"])): _tip(r, lang) for _, r in units.iterrows()}
+    hideout = {"values": raw, "limits": limits, "colours": colours, "noData": "#3a4657",
+               "level": int(level), "measure": key, "tips": tips}
+    legend = [html.Div(f"{mv.label(measure, lang)} · {mv.month_label(month, lang)}",
+                       className="om-legend-title", id="m-legend-title"),
+              *[html.Div(className="om-legend-row", children=[
+                  html.Span(className="om-swatch om-fill", style={"background": c}),
+                  html.Span(text_)]) for c, text_ in mv.legend_rows(limits, colours, measure)]]
+    return hideout, legend
+
+
+@CALLBACKS.callback(Output("m-unit", "children"),
+                    Input("m-units", "n_clicks"), State("m-units", "clickData"),
+                    State("m-month", "value"), State("m-level", "value"), State("lang", "data"),
+                    prevent_initial_call=True)
+def _unit(_n, click, month, level, lang):
+    if not click or "properties" not in click or not month:
+        raise PreventUpdate
+    report = REPORTS.get(engine(), _settings(), month, int(level))
+    uid = int(click["properties"]["id"])
+    rows = report.units[report.units["id"] == uid]
+    if rows.empty:
+        raise PreventUpdate
+    row = rows.iloc[0]
+    numbers = [(mv.label(m, lang), mv.fmt(_finite(row[m.key]), _kind(m.key)))
+               for m in mv.MEASURES]
+    numbers.append((t("m_households", lang), mv.fmt(_finite(row["households"]), "count")))
+    top = list(row["top_categories"] or [])
+    return html.Div(id="m-unit-detail", children=[
+        html.B(f"{row['name']} ({row['code']})"),
+        html.Table(className="om-impact", children=[html.Tbody([
+            html.Tr([html.Td(k), html.Td(val)]) for k, val in numbers])]),
+        html.H4(t("m_top", lang)),
+        html.Ol([html.Li(f"{_category(code, lang)} · {n}") for code, n in top],
+                id="m-unit-top") if top else html.P("–"),
+    ])
+
+
+def register(app: Dash) -> None:
+    """Attach every callback of this module to ``app``."""
+    CALLBACKS.attach(app)
 
 
 def _hot_features(report: Any, datum: str) -> dict[str, Any]:

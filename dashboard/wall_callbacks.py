@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from dashboard import geodata, wall_routes
 from dashboard import view as v
+from dashboard.callbacks import Callbacks, runtime
 from dashboard.i18n import EVENT_LABELS, REASON_LABELS, SEVERITY_LABELS, level_name, pick, t
 from dashboard.wall import KPIS, LAYERS
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
@@ -25,14 +26,12 @@ from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
-from onemap.context import Runtime
+from onemap.settings import Settings
 from store import incidents as db_incidents
 from store import wall as db_wall
 from store.units import UnitTree
 
 LABEL_LIMIT = 40  # permanent labels only when the room can read them
-
-
 
 
 def _filters(category, severity, source, status):
@@ -169,261 +168,290 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
     ]
 
 
-def register(app: Dash, rt: Runtime) -> None:
-    """Attach every wall callback to ``app``."""
-    settings = rt.settings
-    tz = settings.timezone
-    datum = settings.basemap_datum
+CALLBACKS = Callbacks()
 
-    def engine() -> Engine:
-        return rt.engine
 
-    filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
-                     Input("custom-range", "end_date"), Input("f-category", "value"),
-                     Input("f-severity", "value"), Input("f-source", "value"),
-                     Input("f-status", "value")]
+def engine() -> Engine:
+    return runtime().engine
 
-    @app.callback(Output("view", "data"), Output("level", "value"), Output("map", "viewport"),
-                  Output("scope", "data"),
-                  Input("units", "n_clicks"), Input({"type": "crumb", "index": ALL}, "n_clicks"),
-                  Input("level", "value"), Input("tour", "n_intervals"),
-                  State("units", "clickData"), State("view", "data"),
-                  prevent_initial_call=True)
-    def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
-        tree = rt.units.tree()
-        boxes = geodata.layers(engine(), settings)  # bounds in the basemap's datum
-        view = v.View.from_store(view_data)
-        trigger = ctx.triggered_id
-        if trigger == "units":
-            if not click or "properties" not in click:
-                raise PreventUpdate
-            props = click["properties"]
-            new = v.drill(view, props) if props.get("level") == view.level else None
-            if new is None:
-                raise PreventUpdate
-            target = click.get("bounds") or boxes.bounds(new.parent)
-        elif isinstance(trigger, dict) and trigger.get("type") == "crumb":
-            if not any(_crumbs):
-                raise PreventUpdate
-            new = v.back_to(view, int(trigger["index"]), tree.level_of())
-            target = boxes.bounds(new.parent)
-        elif trigger == "tour":
-            towns = tree.towns()
-            if not towns:
-                raise PreventUpdate
-            current = view.path[0] if view.path else None
-            nxt = towns[(towns.index(current) + 1) % len(towns)] if current in towns else towns[0]
-            new = v.View(2, nxt, (nxt,))
-            target = boxes.bounds(nxt)
-        else:
-            parent_level = tree.units[view.parent]["level"] if view.parent in tree.units else None
-            new = v.with_level(view, int(level), parent_level)
-            if new == view:
-                raise PreventUpdate
-            target = boxes.bounds(new.parent)
-        viewport = {"bounds": target, "transition": "flyToBounds",
-                    "options": {"duration": 0.6}} if target else no_update
-        # The lists and KPIs depend on the drilled-into unit only: a level switch inside the
-        # same unit leaves them alone.
-        scope = {"parent": new.parent} if new.parent != view.parent else no_update
-        return new.to_store(), new.level, viewport, scope
 
-    @app.callback(Output("units", "url"), Output("context", "url"),
-                  Input("view", "data"), Input("map", "zoom"))
-    def _geometry(view_data, zoom):
-        view = v.View.from_store(view_data)
-        tree = rt.units.tree()
-        band = v.zoom_band(zoom)
-        query = {"level": view.level, "z": band}
-        if view.parent is not None:
-            query["parent"] = view.parent
-        context_ids = sorted({*tree.tops(), *view.path})
-        context = {"ids": ",".join(map(str, context_ids)), "z": band, "level": "any"}
-        return (f"/wall/units.geojson?{urlencode(query)}",
-                f"/wall/units.geojson?{urlencode(context)}")
+def _settings() -> Settings:
+    return runtime().settings
 
-    @app.callback(Output("units", "hideout"), Output("legend", "children"),
-                  Output("labels", "data"), Output("breadcrumb", "children"),
-                  Input("view", "data"), Input("measure", "value"), *filter_inputs,
-                  Input("watermark", "data"), State("lang", "data"))
-    def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _mark,
-                    lang):
-        view = v.View.from_store(view_data)
-        db = engine()
-        tree = rt.units.tree()
-        ids = tree.below(view.parent, view.level)
-        period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), tz, start, end)
-        values = db_wall.choropleth(db, view.level, ids, period, measure,
-                                    _filters(cat, sev, src, status)) if ids else {}
-        limits = v.breaks(list(values.values()), measure)
-        colours = v.colours_for(measure, len(limits))
-        spec = BY_KEY[measure]
-        hideout = {"values": {str(k): val for k, val in values.items()}, "limits": limits,
-                   "colours": colours, "noData": v.NO_DATA, "level": view.level,
-                   "measure": measure,
-                   "format": {"kind": spec.kind, "decimals": spec.decimals}}
-        labels = {"type": "FeatureCollection", "features": []}
-        if len(ids) <= LABEL_LIMIT:
-            xs = [tree.units[i]["label_lon"] for i in ids]
-            ys = [tree.units[i]["label_lat"] for i in ids]
-            dx, dy = geodata.to_display(xs, ys, datum) if ids else ([], [])
-            labels["features"] = [{
-                "type": "Feature", "geometry": {"type": "Point", "coordinates": [
-                    round(float(x), 6), round(float(y), 6)]},
-                "properties": {"name": tree.units[i]["name"],
-                               "value": v.format_value(values.get(i), measure)}}
-                for i, x, y in zip(ids, dx, dy, strict=True)]
-        crumbs = [html.Button(t("whole", lang), id={"type": "crumb", "index": -1},
-                              className="om-crumb", n_clicks=0)]
-        for k, unit_id in enumerate(view.path):
-            unit = tree.units.get(unit_id)
-            if unit is None:
-                continue
-            crumbs += [html.Span("›", className="om-crumb-sep"),
-                       html.Button(unit["name"], id={"type": "crumb", "index": k},
-                                   className="om-crumb", n_clicks=0)]
-        label = level_name(view.level, lang, settings.level_names)
-        return hideout, _legend(measure, limits, colours, lang, label), labels, crumbs
 
-    @app.callback(*[Output(name, "url") for name in LAYERS], Output("household-counts", "url"),
-                  Input("map", "bounds"), Input("map", "zoom"), Input("layers", "value"),
-                  *filter_inputs, Input("view", "data"))
-    def _points(bounds, zoom, layers, window, start, end, cat, sev, src, status, view_data):
-        view = v.View.from_store(view_data)
-        tree = rt.units.tree()
-        within = _within(view, tree)
-        base = {"window": window or v.DEFAULT_WINDOW, "z": round(float(zoom or 10), 1)}
-        if window == "custom" and start and end:
-            base.update(start=start[:10], end=end[:10])
-        for key, value in (("category", cat), ("severity", sev), ("source", src),
-                           ("status", status)):
-            if value:
-                base[key] = ",".join(value)
-        if within:
-            base["within"] = f"{within[0]}:{within[1]}"
-        box = v.bbox_from_bounds(bounds)
-        if box:
-            base["bbox"] = ",".join(f"{c:.5f}" for c in box)
-        chosen = set(layers or ())
-        urls = {name: f"/wall/{name}.geojson?{urlencode(base)}" if name in chosen else None
-                for name in LAYERS}
-        counts = None
-        if float(zoom or 10) < wall_routes.HOUSEHOLD_POINTS_ZOOM:
-            counts, urls["households"] = urls["households"], None
-        return (*[urls[name] for name in LAYERS], counts)
+def _tz() -> str:
+    return runtime().settings.timezone
 
-    @app.callback(Output("live", "data"), Output("live", "hideout"),
-                  Output("incidents", "hideout"), Output("watermark", "data"),
-                  Output("live-seen", "data"),
-                  Input("tick", "n_intervals"), State("watermark", "data"),
-                  State("live-seen", "data"))
-    def _tick(_n, mark, seen):
-        since = datetime.fromisoformat(mark) if mark else None
-        rows, watermark = db_wall.incidents_changed_since(engine(), since)
-        new_mark = watermark.isoformat() if watermark else mark
-        if not rows:
-            if new_mark == mark:
-                raise PreventUpdate
-            return no_update, no_update, no_update, new_mark, no_update
-        seen_set = set(seen or ())
-        data, live_hide, inc_hide = Patch(), Patch(), Patch()
-        added = []
-        for r in rows:
-            override = {"status": r["status"], "overdue": bool(r.get("overdue"))}
-            live_hide["overrides"][str(r["id"])] = override
-            inc_hide["overrides"][str(r["id"])] = override
-            if r["id"] not in seen_set:
-                feature = _feature(r, datum)
-                if feature is not None:
-                    data["features"].append(feature)
-                    added.append(r["id"])
-                    seen_set.add(r["id"])
-        return data, live_hide, inc_hide, new_mark, [*(seen or ()), *added][-2000:]
 
-    @app.callback(Output("latest", "children"), Output("overdue", "children"),
-                  *[Output(f"kpi-{name}", "children") for name in KPIS],
-                  Input("watermark", "data"), Input("scope", "data"), *filter_inputs,
-                  Input("action-done", "data"), State("lang", "data"))
-    def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang):
-        db = engine()
-        within = _within(v.View(parent=(scope or {}).get("parent")), rt.units.tree())
-        filters = _filters(cat, sev, src, status)
-        period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), tz, start, end)
-        latest = db_wall.latest_incidents(db, within=within, filters=filters, limit=15)
-        overdue = db_wall.overdue_incidents(db, within=within, filters=filters, limit=15)
-        k = db_wall.kpis(db, period, filters, within=within, tz=tz)
-        tiles = (f"{k['received_today']:,}", f"{k['handled_today']:,}",
-                 f"{k['overdue_now']:,}",
-                 v.format_value(k["resolution_rate"], "resolution_rate"),
-                 v.format_value(k["closed_within_grid_village"], "closed_share_grid"))
-        return (_list_items(latest, lang, tz, "latest"), _list_items(overdue, lang, tz, "overdue"),
-                *tiles)
+def _datum() -> str:
+    return runtime().settings.basemap_datum
 
-    @app.callback(Output("selected", "data"),
-                  Input("incidents", "n_clicks"), Input("live", "n_clicks"),
-                  Input({"type": "inc", "index": ALL}, "n_clicks"),
-                  Input({"type": "detail-close", "index": ALL}, "n_clicks"),
-                  State("incidents", "clickData"), State("live", "clickData"),
-                  prevent_initial_call=True)
-    def _select(_a, _b, items, closes, click_a, click_b):
-        trigger = ctx.triggered_id
-        if isinstance(trigger, dict):
-            if trigger["type"] == "detail-close":
-                if not any(closes):
-                    raise PreventUpdate
-                return None
-            if not any(items):
-                raise PreventUpdate
-            return int(trigger["index"])
-        click = click_a if trigger == "incidents" else click_b
+
+filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
+                 Input("custom-range", "end_date"), Input("f-category", "value"),
+                 Input("f-severity", "value"), Input("f-source", "value"),
+                 Input("f-status", "value")]
+
+
+@CALLBACKS.callback(Output("view", "data"), Output("level", "value"), Output("map", "viewport"),
+                    Output("scope", "data"),
+                    Input("units", "n_clicks"), Input({"type": "crumb", "index": ALL}, "n_clicks"),
+                    Input("level", "value"), Input("tour", "n_intervals"),
+                    State("units", "clickData"), State("view", "data"),
+                    prevent_initial_call=True)
+def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
+    tree = runtime().units.tree()
+    boxes = geodata.layers(engine(), _settings())  # bounds in the basemap's datum
+    view = v.View.from_store(view_data)
+    trigger = ctx.triggered_id
+    if trigger == "units":
         if not click or "properties" not in click:
             raise PreventUpdate
-        return int(click["properties"]["id"])
-
-    @app.callback(Output("detail", "children"), Output("detail", "style"),
-                  Input("selected", "data"), Input("action-done", "data"),
-                  State("lang", "data"))
-    def _show(selected, done, lang):
-        if selected is None:
-            return [], {"display": "none"}
-        db = engine()
-        with db.connect() as conn:
-            row = db_incidents.get_incident(conn, int(selected))
-        if row is None:
-            return [], {"display": "none"}
-        cameras = (db_wall.nearest_cameras(db, row["lon"], row["lat"], k=3)
-                   if row.get("lon") is not None else [])
-        message = done.get("message") if done and done.get("id") == selected else None
-        return _detail(row, cameras, lang, tz, message), {"display": "block"}
-
-    @app.callback(Output("action-done", "data"),
-                  Input({"type": "act", "action": ALL}, "n_clicks"),
-                  State("selected", "data"), State("action-note", "value"),
-                  State("action-rating", "value"), State("lang", "data"),
-                  prevent_initial_call=True)
-    def _act(clicks, selected, note, rating, lang):
-        trigger = ctx.triggered_id
-        if not isinstance(trigger, dict) or selected is None or not any(clicks):
+        props = click["properties"]
+        new = v.drill(view, props) if props.get("level") == view.level else None
+        if new is None:
             raise PreventUpdate
-        action = trigger["action"]
-        try:
-            body = ActionIn(action=action, actor=t("operator", lang), note=note or None,
-                            rating=int(rating) if action == "rate" and rating else None)
-            service.act(rt, int(selected), body)
-            message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"
-        except ReportError as err:
-            message = str(err)
-        except ValueError as err:  # pydantic validation
-            message = str(err).splitlines()[0]
-        return {"id": selected, "action": action, "message": message, "at": time.time()}
+        target = click.get("bounds") or boxes.bounds(new.parent)
+    elif isinstance(trigger, dict) and trigger.get("type") == "crumb":
+        if not any(_crumbs):
+            raise PreventUpdate
+        new = v.back_to(view, int(trigger["index"]), tree.level_of())
+        target = boxes.bounds(new.parent)
+    elif trigger == "tour":
+        towns = tree.towns()
+        if not towns:
+            raise PreventUpdate
+        current = view.path[0] if view.path else None
+        nxt = towns[(towns.index(current) + 1) % len(towns)] if current in towns else towns[0]
+        new = v.View(2, nxt, (nxt,))
+        target = boxes.bounds(nxt)
+    else:
+        parent_level = tree.units[view.parent]["level"] if view.parent in tree.units else None
+        new = v.with_level(view, int(level), parent_level)
+        if new == view:
+            raise PreventUpdate
+        target = boxes.bounds(new.parent)
+    viewport = {"bounds": target, "transition": "flyToBounds",
+                "options": {"duration": 0.6}} if target else no_update
+    # The lists and KPIs depend on the drilled-into unit only: a level switch inside the
+    # same unit leaves them alone.
+    scope = {"parent": new.parent} if new.parent != view.parent else no_update
+    return new.to_store(), new.level, viewport, scope
 
-    app.clientside_callback(
-        "function(n){ if(n){ const el=document.documentElement;"
-        " if(!document.fullscreenElement){ el.requestFullscreen && el.requestFullscreen(); }"
-        " else { document.exitFullscreen && document.exitFullscreen(); } }"
-        " return window.dash_clientside.no_update; }",
-        Output("fullscreen", "title"), Input("fullscreen", "n_clicks"),
-        prevent_initial_call=True)
-    app.clientside_callback(
-        "function(n){ return new Date().toLocaleString('zh-CN', {hour12:false}); }",
-        Output("clock", "children"), Input("tick", "n_intervals"))
+
+@CALLBACKS.callback(Output("units", "url"), Output("context", "url"),
+                    Input("view", "data"), Input("map", "zoom"))
+def _geometry(view_data, zoom):
+    view = v.View.from_store(view_data)
+    tree = runtime().units.tree()
+    band = v.zoom_band(zoom)
+    query = {"level": view.level, "z": band}
+    if view.parent is not None:
+        query["parent"] = view.parent
+    context_ids = sorted({*tree.tops(), *view.path})
+    context = {"ids": ",".join(map(str, context_ids)), "z": band, "level": "any"}
+    return (f"/wall/units.geojson?{urlencode(query)}",
+            f"/wall/units.geojson?{urlencode(context)}")
+
+
+@CALLBACKS.callback(Output("units", "hideout"), Output("legend", "children"),
+                    Output("labels", "data"), Output("breadcrumb", "children"),
+                    Input("view", "data"), Input("measure", "value"), *filter_inputs,
+                    Input("watermark", "data"), State("lang", "data"))
+def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _mark,
+                lang):
+    view = v.View.from_store(view_data)
+    db = engine()
+    tree = runtime().units.tree()
+    ids = tree.below(view.parent, view.level)
+    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), _tz(), start, end)
+    values = db_wall.choropleth(db, view.level, ids, period, measure,
+                                _filters(cat, sev, src, status)) if ids else {}
+    limits = v.breaks(list(values.values()), measure)
+    colours = v.colours_for(measure, len(limits))
+    spec = BY_KEY[measure]
+    hideout = {"values": {str(k): val for k, val in values.items()}, "limits": limits,
+               "colours": colours, "noData": v.NO_DATA, "level": view.level,
+               "measure": measure,
+               "format": {"kind": spec.kind, "decimals": spec.decimals}}
+    labels = {"type": "FeatureCollection", "features": []}
+    if len(ids) <= LABEL_LIMIT:
+        xs = [tree.units[i]["label_lon"] for i in ids]
+        ys = [tree.units[i]["label_lat"] for i in ids]
+        dx, dy = geodata.to_display(xs, ys, _datum()) if ids else ([], [])
+        labels["features"] = [{
+            "type": "Feature", "geometry": {"type": "Point", "coordinates": [
+                round(float(x), 6), round(float(y), 6)]},
+            "properties": {"name": tree.units[i]["name"],
+                           "value": v.format_value(values.get(i), measure)}}
+            for i, x, y in zip(ids, dx, dy, strict=True)]
+    crumbs = [html.Button(t("whole", lang), id={"type": "crumb", "index": -1},
+                          className="om-crumb", n_clicks=0)]
+    for k, unit_id in enumerate(view.path):
+        unit = tree.units.get(unit_id)
+        if unit is None:
+            continue
+        crumbs += [html.Span("›", className="om-crumb-sep"),
+                   html.Button(unit["name"], id={"type": "crumb", "index": k},
+                               className="om-crumb", n_clicks=0)]
+    label = level_name(view.level, lang, _settings().level_names)
+    return hideout, _legend(measure, limits, colours, lang, label), labels, crumbs
+
+
+@CALLBACKS.callback(*[Output(name, "url") for name in LAYERS], Output("household-counts", "url"),
+                    Input("map", "bounds"), Input("map", "zoom"), Input("layers", "value"),
+                    *filter_inputs, Input("view", "data"))
+def _points(bounds, zoom, layers, window, start, end, cat, sev, src, status, view_data):
+    view = v.View.from_store(view_data)
+    tree = runtime().units.tree()
+    within = _within(view, tree)
+    base = {"window": window or v.DEFAULT_WINDOW, "z": round(float(zoom or 10), 1)}
+    if window == "custom" and start and end:
+        base.update(start=start[:10], end=end[:10])
+    for key, value in (("category", cat), ("severity", sev), ("source", src),
+                       ("status", status)):
+        if value:
+            base[key] = ",".join(value)
+    if within:
+        base["within"] = f"{within[0]}:{within[1]}"
+    box = v.bbox_from_bounds(bounds)
+    if box:
+        base["bbox"] = ",".join(f"{c:.5f}" for c in box)
+    chosen = set(layers or ())
+    urls = {name: f"/wall/{name}.geojson?{urlencode(base)}" if name in chosen else None
+            for name in LAYERS}
+    counts = None
+    if float(zoom or 10) < wall_routes.HOUSEHOLD_POINTS_ZOOM:
+        counts, urls["households"] = urls["households"], None
+    return (*[urls[name] for name in LAYERS], counts)
+
+
+@CALLBACKS.callback(Output("live", "data"), Output("live", "hideout"),
+                    Output("incidents", "hideout"), Output("watermark", "data"),
+                    Output("live-seen", "data"),
+                    Input("tick", "n_intervals"), State("watermark", "data"),
+                    State("live-seen", "data"))
+def _tick(_n, mark, seen):
+    since = datetime.fromisoformat(mark) if mark else None
+    rows, watermark = db_wall.incidents_changed_since(engine(), since)
+    new_mark = watermark.isoformat() if watermark else mark
+    if not rows:
+        if new_mark == mark:
+            raise PreventUpdate
+        return no_update, no_update, no_update, new_mark, no_update
+    seen_set = set(seen or ())
+    data, live_hide, inc_hide = Patch(), Patch(), Patch()
+    added = []
+    for r in rows:
+        override = {"status": r["status"], "overdue": bool(r.get("overdue"))}
+        live_hide["overrides"][str(r["id"])] = override
+        inc_hide["overrides"][str(r["id"])] = override
+        if r["id"] not in seen_set:
+            feature = _feature(r, _datum())
+            if feature is not None:
+                data["features"].append(feature)
+                added.append(r["id"])
+                seen_set.add(r["id"])
+    return data, live_hide, inc_hide, new_mark, [*(seen or ()), *added][-2000:]
+
+
+@CALLBACKS.callback(Output("latest", "children"), Output("overdue", "children"),
+                    *[Output(f"kpi-{name}", "children") for name in KPIS],
+                    Input("watermark", "data"), Input("scope", "data"), *filter_inputs,
+                    Input("action-done", "data"), State("lang", "data"))
+def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang):
+    db = engine()
+    within = _within(v.View(parent=(scope or {}).get("parent")), runtime().units.tree())
+    filters = _filters(cat, sev, src, status)
+    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), _tz(), start, end)
+    latest = db_wall.latest_incidents(db, within=within, filters=filters, limit=15)
+    overdue = db_wall.overdue_incidents(db, within=within, filters=filters, limit=15)
+    k = db_wall.kpis(db, period, filters, within=within, tz=_tz())
+    tiles = (f"{k['received_today']:,}", f"{k['handled_today']:,}",
+             f"{k['overdue_now']:,}",
+             v.format_value(k["resolution_rate"], "resolution_rate"),
+             v.format_value(k["closed_within_grid_village"], "closed_share_grid"))
+    tz = _tz()
+    return (_list_items(latest, lang, tz, "latest"), _list_items(overdue, lang, tz, "overdue"),
+            *tiles)
+
+
+@CALLBACKS.callback(Output("selected", "data"),
+                    Input("incidents", "n_clicks"), Input("live", "n_clicks"),
+                    Input({"type": "inc", "index": ALL}, "n_clicks"),
+                    Input({"type": "detail-close", "index": ALL}, "n_clicks"),
+                    State("incidents", "clickData"), State("live", "clickData"),
+                    prevent_initial_call=True)
+def _select(_a, _b, items, closes, click_a, click_b):
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict):
+        if trigger["type"] == "detail-close":
+            if not any(closes):
+                raise PreventUpdate
+            return None
+        if not any(items):
+            raise PreventUpdate
+        return int(trigger["index"])
+    click = click_a if trigger == "incidents" else click_b
+    if not click or "properties" not in click:
+        raise PreventUpdate
+    return int(click["properties"]["id"])
+
+
+@CALLBACKS.callback(Output("detail", "children"), Output("detail", "style"),
+                    Input("selected", "data"), Input("action-done", "data"),
+                    State("lang", "data"))
+def _show(selected, done, lang):
+    if selected is None:
+        return [], {"display": "none"}
+    db = engine()
+    with db.connect() as conn:
+        row = db_incidents.get_incident(conn, int(selected))
+    if row is None:
+        return [], {"display": "none"}
+    cameras = (db_wall.nearest_cameras(db, row["lon"], row["lat"], k=3)
+               if row.get("lon") is not None else [])
+    message = done.get("message") if done and done.get("id") == selected else None
+    return _detail(row, cameras, lang, _tz(), message), {"display": "block"}
+
+
+@CALLBACKS.callback(Output("action-done", "data"),
+                    Input({"type": "act", "action": ALL}, "n_clicks"),
+                    State("selected", "data"), State("action-note", "value"),
+                    State("action-rating", "value"), State("lang", "data"),
+                    prevent_initial_call=True)
+def _act(clicks, selected, note, rating, lang):
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or selected is None or not any(clicks):
+        raise PreventUpdate
+    action = trigger["action"]
+    try:
+        body = ActionIn(action=action, actor=t("operator", lang), note=note or None,
+                        rating=int(rating) if action == "rate" and rating else None)
+        service.act(runtime(), int(selected), body)
+        message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"
+    except ReportError as err:
+        message = str(err)
+    except ValueError as err:  # pydantic validation
+        message = str(err).splitlines()[0]
+    return {"id": selected, "action": action, "message": message, "at": time.time()}
+
+
+CALLBACKS.clientside(
+ "function(n){ if(n){ const el=document.documentElement;"
+ " if(!document.fullscreenElement){ el.requestFullscreen && el.requestFullscreen(); }"
+ " else { document.exitFullscreen && document.exitFullscreen(); } }"
+ " return window.dash_clientside.no_update; }",
+ Output("fullscreen", "title"), Input("fullscreen", "n_clicks"),
+ prevent_initial_call=True)
+
+
+CALLBACKS.clientside(
+ "function(n){ return new Date().toLocaleString('zh-CN', {hour12:false}); }",
+ Output("clock", "children"), Input("tick", "n_intervals"))
+
+
+def register(app: Dash) -> None:
+    """Attach every callback of this module to ``app``."""
+    CALLBACKS.attach(app)
+

@@ -1,0 +1,46 @@
+"""Dash callbacks as module-level functions, attached to each app that asks.
+
+A page module declares its callbacks with ``CALLBACKS = Callbacks()`` and the
+``@CALLBACKS.callback(...)`` decorator, which records the dependencies and returns the plain
+function — so tests import and call it.  :meth:`Callbacks.attach` registers them on one app
+(``dash.callback`` would give them to the first app of the process only, and tests build
+several).  Callbacks find the runtime context with :func:`runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dash import Dash
+from flask import current_app
+
+from onemap.context import Runtime
+
+
+def runtime() -> Runtime:
+    """The runtime context of the app serving this request (set by ``create_app``)."""
+    return current_app.extensions["onemap"]
+
+
+class Callbacks:
+    """The callbacks of one page family, in declaration order."""
+
+    def __init__(self) -> None:
+        self._server: list[tuple[tuple, dict, Callable]] = []
+        self._client: list[tuple[str, tuple, dict]] = []
+
+    def callback(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        def record(fn: Callable) -> Callable:
+            self._server.append((args, kwargs, fn))
+            return fn
+        return record
+
+    def clientside(self, js: str, *args: Any, **kwargs: Any) -> None:
+        self._client.append((js, args, kwargs))
+
+    def attach(self, app: Dash) -> None:
+        for args, kwargs, fn in self._server:
+            app.callback(*args, **kwargs)(fn)
+        for js, args, kwargs in self._client:
+            app.clientside_callback(js, *args, **kwargs)
