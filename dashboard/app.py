@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
-from urllib.parse import parse_qs
 
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, page_container
 from flask import jsonify
 from sqlalchemy.exc import OperationalError
 
 from dashboard import (
     geodata,
-    monthly,
     monthly_callbacks,
-    planner,
+    pages,
     planner_callbacks,
+    planner_history,
     planner_routes,
-    wall,
     wall_callbacks,
     wall_routes,
 )
-from dashboard.i18n import t
 from geo import levels
 from geo import measures as measure_registry
 from intake import http as intake_http
@@ -30,51 +26,6 @@ from onemap.context import Runtime
 from onemap.settings import Settings
 from store import repository
 from store.runtime import build_runtime
-
-
-def _query(search: str | None) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
-
-
-def render_page(rt: Runtime, search: str | None, pathname: str | None = "/"
-                ) -> list[Any]:
-    """The command wall (``/``), the planner (``/planner``) or the monthly map (``/monthly``)
-    for the page's query (``lang``,
-    ``wall``, ``tour``; ``village`` for the planner), or an empty state that says what to do
-    when there is no database or no unit yet."""
-    settings = rt.settings
-    query = _query(search)
-    lang = query.get("lang") if query.get("lang") in ("zh", "en") else settings.lang
-    header = html.Div(className="om-header", children=[
-        html.Div(t("title", lang), className="om-title")])
-    try:
-        rt.units.tree()
-        bounds = geodata.layers(rt.engine, settings).bounds()
-    except OperationalError:
-        return [header, html.Div(t("db_down", lang), className="om-empty", id="empty-state")]
-    if bounds is None:
-        return [header, html.Div(t("no_units", lang), className="om-empty", id="empty-state")]
-    if (pathname or "/").rstrip("/").endswith("/monthly"):
-        return monthly.page(settings, lang, bounds)
-    if (pathname or "/").rstrip("/").endswith("/planner"):
-        village = query.get("village", "")
-        return planner.page(settings, lang, bounds,
-                            village=int(village) if village.isdigit() else None)
-    return wall.page(settings, lang, bounds, wall=query.get("wall") == "1",
-                     tour_s=_tour_seconds(query.get("tour")))
-
-
-def _tour_seconds(value: str | None) -> float | None:
-    """``tour=1`` tours every 20 s; ``tour=N`` (N >= 5) every N seconds; else no tour."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    if seconds == 1:
-        return wall.TOUR_MS / 1000
-    return seconds if seconds >= 5 else None
 
 
 def _warm_places(rt: Runtime) -> None:
@@ -90,18 +41,16 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     """The Dash app with its pages, layers and HTTP doors, all sharing one runtime context
     (built here from ``settings`` unless given)."""
     rt = rt if rt is not None else build_runtime(settings)
-    app = Dash(__name__, title="OneMap 一张图", update_title=None,
-               serve_locally=True, compress=True, suppress_callback_exceptions=True)
-    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
+    app = Dash(__name__, title="OneMap 一张图", update_title=None, use_pages=True,
+               pages_folder="", serve_locally=True, compress=True,
+               suppress_callback_exceptions=True)
+    pages.register()  # Dash takes pages only once an app with use_pages exists
 
-    @app.callback(Output("page", "children"), Input("url", "search"),
-                  Input("url", "pathname"))
-    def _page(search: str | None, pathname: str | None) -> list[Any]:
-        return render_page(rt, search, pathname)
-
+    app.layout = page_container
     app.server.extensions["onemap"] = rt
     wall_callbacks.register(app)
     planner_callbacks.register(app)
+    planner_history.register(app)
     monthly_callbacks.register(app)
     monthly_callbacks.register_routes(app.server, rt)
     planner_routes.register(app.server, rt)

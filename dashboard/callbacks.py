@@ -16,6 +16,7 @@ from dash import Dash
 from flask import current_app
 
 from onemap.context import Runtime
+from onemap.settings import Settings
 
 
 def runtime() -> Runtime:
@@ -44,3 +45,22 @@ class Callbacks:
             app.callback(*args, **kwargs)(fn)
         for js, args, kwargs in self._client:
             app.clientside_callback(js, *args, **kwargs)
+
+
+def engine() -> Any:
+    """The app's database engine."""
+    return runtime().engine
+
+
+def app_settings() -> Settings:
+    return runtime().settings
+
+
+def local_tz() -> str:
+    """The time zone pages show times in (``ONEMAP_TIMEZONE``)."""
+    return runtime().settings.timezone
+
+
+def basemap_datum() -> str:
+    """The datum of the basemap tiles: geometry is shifted into it for display."""
+    return runtime().settings.basemap_datum

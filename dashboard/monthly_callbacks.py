@@ -27,7 +27,13 @@ from sqlalchemy import Engine
 
 from dashboard import geodata
 from dashboard import monthly_view as mv
-from dashboard.callbacks import Callbacks, runtime
+from dashboard.callbacks import (
+    Callbacks,
+    app_settings,
+    basemap_datum,
+    engine,
+    local_tz,
+)
 from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
 from geo.catalog import CATEGORY_BY_CODE
@@ -114,32 +120,16 @@ def _tip(row: Any, lang: str) -> str:
 CALLBACKS = Callbacks()
 
 
-def engine() -> Engine:
-    return runtime().engine
-
-
-def _settings() -> Settings:
-    return runtime().settings
-
-
-def _tz() -> str:
-    return runtime().settings.timezone
-
-
-def _datum() -> str:
-    return runtime().settings.basemap_datum
-
-
 @CALLBACKS.callback(Output("m-month", "options"), Output("m-month", "value"),
                     Output("m-empty", "children"), Output("m-empty", "style"),
                     Input("lang", "data"))
 def _months(lang):
     from store import monthly as store_monthly
 
-    months = store_monthly.months_with_data(engine(), _tz())
+    months = store_monthly.months_with_data(engine(), local_tz())
     if not months:
         return [], None, t("m_no_months", lang), {"display": "block"}
-    this_month = datetime.now(ZoneInfo(_tz())).strftime("%Y-%m")
+    this_month = datetime.now(ZoneInfo(local_tz())).strftime("%Y-%m")
     # The last complete month is what a monthly report is about; the running one is
     # there too, for a look at where it stands.
     default = months[1] if months[0] == this_month and len(months) > 1 else months[0]
@@ -157,7 +147,7 @@ def _months(lang):
 def _report(month, level, show_hot, lang):
     if not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), _settings(), month, int(level))
+    report = REPORTS.get(engine(), app_settings(), month, int(level))
     query = urlencode({"month": month, "level": int(level)})
     h = report.headline
     values = {
@@ -175,7 +165,7 @@ def _report(month, level, show_hot, lang):
     subs["received"] = f"{t('m_vs_last', lang)} {change}"
     hot_total = int(report.hotspots["hot"].sum()) if len(report.hotspots) else 0
     subs["new_hot_spots"] = f"/ {hot_total}"
-    hot = _hot_features(report, _datum()) if show_hot else EMPTY
+    hot = _hot_features(report, basemap_datum()) if show_hot else EMPTY
     exports = [html.Span(t("m_export", lang))] + [
         html.A(label, className="om-button om-small", download="",
                href=f"/monthly/export?{query}&format={fmt}", id=f"m-export-{fmt}")
@@ -191,7 +181,7 @@ def _report(month, level, show_hot, lang):
 def _colours(month, level, key, lang):
     if not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), _settings(), month, int(level))
+    report = REPORTS.get(engine(), app_settings(), month, int(level))
     measure = mv.BY_KEY[key]
     units = report.units
     raw = {str(int(i)): _finite(x) for i, x in zip(units["id"], units[key], strict=True)}
@@ -214,7 +204,7 @@ def _colours(month, level, key, lang):
 def _unit(_n, click, month, level, lang):
     if not click or "properties" not in click or not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), _settings(), month, int(level))
+    report = REPORTS.get(engine(), app_settings(), month, int(level))
     uid = int(click["properties"]["id"])
     rows = report.units[report.units["id"] == uid]
     if rows.empty:

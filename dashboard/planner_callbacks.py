@@ -13,23 +13,27 @@ import tempfile
 import threading
 import time
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import dash_leaflet as dl
 import numpy as np
-import shapely
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash import Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-from shapely.geometry import shape
 from sqlalchemy import Engine
 
 from dashboard import geodata, planner_panels
 from dashboard import planner_view as pv
-from dashboard.callbacks import Callbacks, runtime
-from dashboard.i18n import PLAN_KIND_LABELS, pick, t
+from dashboard.callbacks import (
+    Callbacks,
+    app_settings,
+    basemap_datum,
+    engine,
+    local_tz,
+    runtime,
+)
+from dashboard.i18n import t
 from dashboard.planner import EMPTY, legend
 from geo import planning as gp
 from onemap.errors import OneMapError
@@ -48,25 +52,7 @@ def _band(settings: Settings, parent_name: str) -> tuple[int, int]:
 CALLBACKS = Callbacks()
 
 
-def engine() -> Engine:
-    return runtime().engine
-
-
-def _settings() -> Settings:
-    return runtime().settings
-
-
-def _tz() -> str:
-    return runtime().settings.timezone
-
-
-def _datum() -> str:
-    return runtime().settings.basemap_datum
-
-
 # --- village and selection ------------------------------------------------------------
-
-
 @CALLBACKS.callback(Output("p-village", "options"), Output("p-village", "value"),
                     Input("p-initial", "data"), State("lang", "data"))
 def _villages(initial, lang):
@@ -123,7 +109,7 @@ def _village(village, _refresh, _discard, lang):
         raise PreventUpdate
     db = engine()
     context = sp.plan_context(db, int(village))
-    band = _band(_settings(), context.parent_name)
+    band = _band(app_settings(), context.parent_name)
     x0, y0, x1, y1 = context.parent_geometry.bounds
     counts = {r["grid_id"]: r for r in db_wall.households_per_grid(db, (x0, y0, x1, y1))}
     features = []
@@ -132,11 +118,11 @@ def _village(village, _refresh, _discard, lang):
         features.append(pv.feature(row.geometry, {
             "id": int(row.id), "code": row.code, "name": row.name,
             "version": int(row.version), "households": households,
-            "band": gp.band_status(households, band)}, _datum()))
+            "band": gp.band_status(households, band)}, basemap_datum()))
     outline = [pv.feature(context.parent_geometry, {"code": context.parent_code,
                                                     "name": context.parent_name,
-                                                    "version": 0}, _datum())]
-    (s, w), (n, e) = _display_bounds(context.parent_geometry.bounds)
+                                                    "version": 0}, basemap_datum())]
+    (s, w), (n, e) = display_bounds(context.parent_geometry.bounds)
     viewport = {"bounds": [[s, w], [n, e]], "transition": "flyToBounds",
                 "options": {"duration": 0.5}} if ctx.triggered_id == "p-village" else no_update
     links = [html.A(label, className="om-button om-small", download="",
@@ -155,14 +141,13 @@ def _village(village, _refresh, _discard, lang):
         [html.Span(t("p_export", lang)), *links], crumb, legend(lang, band)
 
 
-def _display_bounds(bounds: tuple[float, float, float, float]) -> list[list[float]]:
+def display_bounds(bounds: tuple[float, float, float, float]) -> list[list[float]]:
     x0, y0, x1, y1 = bounds
-    xs, ys = geodata.to_display(np.array([x0, x1]), np.array([y0, y1]), _datum())
+    xs, ys = geodata.to_display(np.array([x0, x1]), np.array([y0, y1]), basemap_datum())
     return [[float(ys[0]), float(xs[0])], [float(ys[1]), float(xs[1])]]
 
+
 # --- tools ---------------------------------------------------------------------------
-
-
 @CALLBACKS.callback(Output("p-tool", "data"), Output("p-draw", "drawToolbar"),
                     Output("p-shape", "data"), Output("p-hint", "children"),
                     Input("p-edit", "n_clicks"), Input("p-redraw", "n_clicks"),
@@ -193,9 +178,8 @@ def _tool(_e, _r, _s, _c, _f, _d, _refresh, _village, selected, grids, tool, lan
             t("p_poly_hint", lang)
     return "split", {"mode": "polyline", "n_clicks": stamp}, EMPTY, t("p_draw_hint", lang)
 
+
 # --- proposals -----------------------------------------------------------------------
-
-
 @CALLBACKS.callback(Output("p-proposal", "data"), Output("p-draw", "editToolbar"),
                     Output("p-message", "children"),
                     Output("p-selected", "data", allow_duplicate=True),
@@ -246,7 +230,7 @@ def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
     base = gp.applied(context, first) if first is not None else context
     snap_m = float(snap) if snap not in (None, "") else 2.0
     if trigger == "p-draw":
-        geom = pv.drawn_geometry(drawn, _datum())
+        geom = pv.drawn_geometry(drawn, basemap_datum())
         if geom is None or tool not in ("split", "redraw", "create"):
             return None
         if tool == "create":
@@ -261,7 +245,7 @@ def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
     elif trigger == "plan-edited":
         if tool != "edit" or len(selected) != 1 or not edited:
             return None
-        second = gp.reshape(base, selected[0], pv.drawn_geometry(edited, _datum()),
+        second = gp.reshape(base, selected[0], pv.drawn_geometry(edited, basemap_datum()),
                             snap_m=snap_m, adjust_neighbours=bool(adjust))
     elif trigger == "p-merge":
         if len(selected) < 2:
@@ -329,9 +313,8 @@ def _from_file(contents: str | None, filename: str | None, village: int | None,
                           "then drop the file again.")
     return pv.proposal_to_store(proposals[0])
 
+
 # --- checks and impact ----------------------------------------------------------------
-
-
 @CALLBACKS.callback(Output("p-proposed", "data"), Output("p-problems", "data"),
                     Output("p-checks", "children"), Output("p-impact", "children"),
                     Output("p-moved", "children"), Output("p-save", "disabled"),
@@ -356,10 +339,10 @@ def _preview(data, grids, lang):
         "code": u.code, "name": u.name,
         "status": after[u.code].status if u.code in after else "new",
         "households": after[u.code].after.get("households", 0) if u.code in after else 0,
-        "band": after[u.code].band if u.code in after else "none"}, _datum())
+        "band": after[u.code].band if u.code in after else "none"}, basemap_datum())
         for u in proposal.added]
-    problems = planner_panels.problem_features(validation.introduced, _datum()) + \
-        planner_panels.problem_features(validation.existing, _datum(), existing=True)
+    problems = planner_panels.problem_features(validation.introduced, basemap_datum()) + \
+        planner_panels.problem_features(validation.existing, basemap_datum(), existing=True)
     blocked = not validation.ok
     checks = [html.Div(t("p_blocked" if blocked else "p_valid", lang),
                        className="om-error" if blocked else "om-ok", id="p-verdict"),
@@ -391,7 +374,7 @@ def _preview(data, grids, lang):
     # select a proposed grid and edit it further (temporary ids -1, -2, …).
     counts = {f["properties"]["id"]: f["properties"]["households"]
               for f in (grids or EMPTY)["features"]}
-    band = _band(_settings(), context.parent_name)
+    band = _band(app_settings(), context.parent_name)
     shown = []
     for row in gp.apply(context, proposal).itertuples():
         n = after[row.code].after["households"] if row.code in after else \
@@ -399,13 +382,12 @@ def _preview(data, grids, lang):
         shown.append(pv.feature(row.geometry, {
             "id": int(row.id), "code": row.code, "name": row.name,
             "version": int(row.version), "households": n,
-            "band": gp.band_status(n, band)}, _datum()))
+            "band": gp.band_status(n, band)}, basemap_datum()))
     return pv.collection(features), pv.collection(problems), checks, impact_block, \
         moved, blocked, "preview", pv.collection(shown)
 
+
 # --- save ------------------------------------------------------------------------------
-
-
 @CALLBACKS.callback(Output("p-proposal", "data", allow_duplicate=True),
                     Output("p-message", "children", allow_duplicate=True),
                     Output("p-refresh", "data"), Output("p-selected", "data",
@@ -419,7 +401,7 @@ def _save(clicks, data, day, actor, note, refresh, lang):
         raise PreventUpdate
     proposal = pv.proposal_from_store(data)
     try:
-        effective = pv.effective_time(day, _tz(), datetime.now(UTC))
+        effective = pv.effective_time(day, local_tz(), datetime.now(UTC))
         result = planning.save(runtime(), proposal, actor=(actor or "").strip(),
                                effective=effective, note=note or "")
     except sp.PlanConflict as exc:
@@ -437,164 +419,8 @@ def _save(clicks, data, day, actor, note, refresh, lang):
 
 def _after_save() -> None:
     """This process's wall caches pick the new version up now (others within seconds)."""
-    threading.Thread(target=geodata.layers(engine(), _settings()).refresh, daemon=True,
+    threading.Thread(target=geodata.layers(engine(), app_settings()).refresh, daemon=True,
                      name="onemap-planner-refresh").start()
-
-# --- history and compare ------------------------------------------------------------------
-
-
-@CALLBACKS.callback(Output("p-history", "children"),
-                    Input("p-village", "value"), Input("p-refresh", "data"), State("lang", "data"))
-def _history(village, _refresh, lang):
-    if village is None:
-        raise PreventUpdate
-    rows = sp.history(engine(), parent_id=int(village), limit=50)
-    if not rows:
-        return html.P(t("p_history_none", lang), className="om-muted")
-    items = []
-    for r in rows:
-        summary = r.get("summary") or {}
-        moved = summary.get("moved") or {}
-        items.append(html.Li(className="om-history-item", children=[
-            html.Div([html.B(pick(PLAN_KIND_LABELS.get(r["kind"]), lang, r["kind"])),
-                      f" · {r['actor']} · ",
-                      _local(r["at"], _tz()), " · ", t("p_effective", lang), " ",
-                      _local(r["effective_from"], _tz())]),
-            html.Div(f"{', '.join(r['removed_codes'])} → {', '.join(r['added_codes'])}",
-                     className="om-muted"),
-            html.Div(", ".join(f"{k} {v}" for k, v in moved.items() if v),
-                     className="om-muted"),
-            html.Div(r.get("note") or "", className="om-muted"),
-            html.Button(t("p_compare", lang), className="om-button om-small",
-                        id={"type": "p-hist", "id": int(r["id"])}),
-        ]))
-    return html.Ul(items, className="om-list om-history")
-
-
-@CALLBACKS.callback(Output("p-compare", "children"), Output("p-compare", "style"),
-                    Input({"type": "p-hist", "id": ALL}, "n_clicks"),
-                    Input({"type": "p-compare-close", "id": ALL}, "n_clicks"),
-                    State("lang", "data"), prevent_initial_call=True)
-def _compare(clicks, _close, lang):
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict):
-        raise PreventUpdate
-    if trigger["type"] == "p-compare-close":
-        return None, {"display": "none"}
-    if not any(clicks):
-        raise PreventUpdate
-    db = engine()
-    change = sp.change_detail(db, int(trigger["id"]))
-    if change is None:
-        raise PreventUpdate
-    at = change["effective_from"]
-    before = sp.units_at(db, int(change["parent_id"]), at - timedelta(microseconds=1))
-    after = sp.units_at(db, int(change["parent_id"]), at)
-    # Zoom to what changed (with a margin), not the whole village.
-    changed = [shape(u["geometry"]) for u in (*change["removed"], *change["added"])]
-    x0, y0, x1, y1 = shapely.total_bounds(changed) if changed else after.total_bounds
-    pad = max(x1 - x0, y1 - y0) * 0.6
-    bounds = _display_bounds((x0 - pad, y0 - pad, x1 + pad, y1 + pad))
-    panes = []
-    for title, frame, marked in ((t("p_before", lang), before, change["removed_codes"]),
-                                 (t("p_after", lang), after, change["added_codes"])):
-        features = [pv.feature(r.geometry, {"code": r.code, "name": r.name,
-                                            "version": int(r.version)}, _datum())
-                    for r in frame.itertuples()]
-        panes.append(html.Div(className="om-compare-pane", children=[
-            html.Div(f"{title} · {_local(at, _tz())}", className="om-compare-title"),
-            dl.Map(className="om-map", bounds=bounds, zoomSnap=0.25,
-                   attributionControl=False, children=[
-                *_basemap(),
-                dl.GeoJSON(data=pv.collection(features), hideout={"marked": marked},
-                           style={"variable": "planner.compareStyle"},
-                           onEachFeature={"variable": "planner.compareTooltip"})]),
-        ]))
-    close = html.Button(t("p_close", lang), className="om-button om-compare-close",
-                        id={"type": "p-compare-close", "id": 0})
-    return [close, html.Div(panes, className="om-compare-panes")], {"display": "block"}
-
-
-def _basemap() -> list[Any]:
-    from dashboard import map_layers
-
-    return map_layers.basemap_layer(_settings())
-
-# --- out-of-band grids -------------------------------------------------------------------
-
-
-@CALLBACKS.callback(Output("p-band", "children"),
-                    Input("p-tabs", "value"), Input("p-refresh", "data"), State("lang", "data"))
-def _band_list(tab, _refresh, lang):
-    if tab != "band":
-        raise PreventUpdate
-    units = runtime().units.tree().units
-    rows = []
-    for u in units.values():
-        if u["level"] != 3 or u["parent_id"] not in units:
-            continue
-        band = _band(_settings(), units[u["parent_id"]]["name"])
-        status = gp.band_status(u["households"], band)
-        if status != "within":
-            off = (u["households"] - band[1]) / band[1] if status == "over" else \
-                (band[0] - u["households"]) / max(band[0], 1)
-            rows.append((off, u, band, status))
-    if not rows:
-        return html.P(t("p_band_none", lang), className="om-muted")
-    rows.sort(key=lambda r: (r[3] != "over", -r[0]))  # oversized first: split them
-    items = [html.Li(html.Button(
-        [html.B(f"{u['name']}"), f" {u['households']} {t('p_households', lang)} ",
-         html.Span(f"{t('p_' + status, lang)} ({band[0]}–{band[1]})",
-                   className=f"om-band-{status}")],
-        id={"type": "p-band-item", "grid": u["id"], "village": u["parent_id"],
-            "k": pv.suggested_parts(u["households"], band) if status == "over" else 0},
-        className="om-list-button")) for _off, u, band, status in rows[:BAND_LIST_LIMIT]]
-    return [html.H4(f"{t('p_band_title', lang)} · {len(rows)}"),
-            html.Ul(items, className="om-list")]
-
-
-@CALLBACKS.callback(Output("p-village", "value", allow_duplicate=True),
-                    Output("p-selected", "data", allow_duplicate=True),
-                    Output("p-k", "value"), Output("p-tabs", "value", allow_duplicate=True),
-                    Input({"type": "p-band-item", "grid": ALL, "village": ALL, "k": ALL},
-                          "n_clicks"), prevent_initial_call=True)
-def _band_jump(clicks):
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(clicks):
-        raise PreventUpdate
-    return trigger["village"], [trigger["grid"]], trigger["k"] or no_update, "preview"
-
-# --- time travel --------------------------------------------------------------------------
-
-
-@CALLBACKS.callback(Output("p-when-lon", "value"), Output("p-when-lat", "value"),
-                    Output("p-when-result", "children"),
-                    Input("p-map", "clickData"), Input("p-when-go", "n_clicks"),
-                    State("p-tabs", "value"), State("p-when-date", "date"),
-                    State("p-when-lon", "value"), State("p-when-lat", "value"),
-                    State("lang", "data"), prevent_initial_call=True)
-def _when(click, _go, tab, day, lon, lat, lang):
-    if ctx.triggered_id == "p-map":
-        if tab != "when" or not click or "latlng" not in click:
-            raise PreventUpdate
-        lon, lat = geodata.from_display(click["latlng"]["lng"], click["latlng"]["lat"],
-                                        _datum())
-    if lon in (None, "") or lat in (None, ""):
-        raise PreventUpdate
-    at = pv.local_day_end(day, _tz()) if day else None
-    row = sp.grid_at(engine(), float(lon), float(lat), at)
-    if row is None:
-        result: Any = html.P(t("p_no_grid", lang), className="om-warn")
-    else:
-        until = _local(row["valid_to"], _tz()) if row["valid_to"] else t("p_current", lang)
-        result = html.Div(id="p-when-grid", children=[
-            html.B(f"{row['name']} ({row['code']})"),
-            html.Div(f"{t('p_version', lang)} {row['version']} · "
-                     f"{t('p_valid_from', lang)} {_local(row['valid_from'], _tz())} "
-                     f"{t('p_valid_to', lang)} {until}"),
-        ])
-    return round(float(lon), 6), round(float(lat), 6), result
-
 
 def register(app: Dash) -> None:
     """Attach every callback of this module to ``app``."""
@@ -612,11 +438,3 @@ def _unzip_shapefile(path: Path) -> Path:
             target = path.parent / Path(n).name
             target.write_bytes(archive.read(n))
     return path.parent / Path(shp[0]).name
-
-
-def _local(value: datetime | None, tz: str) -> str:
-    if value is None:
-        return "–"
-    from zoneinfo import ZoneInfo
-
-    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")

@@ -14,11 +14,17 @@ from urllib.parse import urlencode
 
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import Engine
 
 from dashboard import geodata, wall_routes
 from dashboard import view as v
-from dashboard.callbacks import Callbacks, runtime
+from dashboard.callbacks import (
+    Callbacks,
+    app_settings,
+    basemap_datum,
+    engine,
+    local_tz,
+    runtime,
+)
 from dashboard.i18n import EVENT_LABELS, REASON_LABELS, SEVERITY_LABELS, level_name, pick, t
 from dashboard.wall import KPIS, LAYERS
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
@@ -26,7 +32,6 @@ from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
-from onemap.settings import Settings
 from store import incidents as db_incidents
 from store import wall as db_wall
 from store.units import UnitTree
@@ -171,22 +176,6 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
 CALLBACKS = Callbacks()
 
 
-def engine() -> Engine:
-    return runtime().engine
-
-
-def _settings() -> Settings:
-    return runtime().settings
-
-
-def _tz() -> str:
-    return runtime().settings.timezone
-
-
-def _datum() -> str:
-    return runtime().settings.basemap_datum
-
-
 filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
                  Input("custom-range", "end_date"), Input("f-category", "value"),
                  Input("f-severity", "value"), Input("f-source", "value"),
@@ -201,7 +190,7 @@ filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
                     prevent_initial_call=True)
 def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
     tree = runtime().units.tree()
-    boxes = geodata.layers(engine(), _settings())  # bounds in the basemap's datum
+    boxes = geodata.layers(engine(), app_settings())  # bounds in the basemap's datum
     view = v.View.from_store(view_data)
     trigger = ctx.triggered_id
     if trigger == "units":
@@ -264,7 +253,7 @@ def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _
     db = engine()
     tree = runtime().units.tree()
     ids = tree.below(view.parent, view.level)
-    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), _tz(), start, end)
+    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), local_tz(), start, end)
     values = db_wall.choropleth(db, view.level, ids, period, measure,
                                 _filters(cat, sev, src, status)) if ids else {}
     limits = v.breaks(list(values.values()), measure)
@@ -278,7 +267,7 @@ def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _
     if len(ids) <= LABEL_LIMIT:
         xs = [tree.units[i]["label_lon"] for i in ids]
         ys = [tree.units[i]["label_lat"] for i in ids]
-        dx, dy = geodata.to_display(xs, ys, _datum()) if ids else ([], [])
+        dx, dy = geodata.to_display(xs, ys, basemap_datum()) if ids else ([], [])
         labels["features"] = [{
             "type": "Feature", "geometry": {"type": "Point", "coordinates": [
                 round(float(x), 6), round(float(y), 6)]},
@@ -294,7 +283,7 @@ def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _
         crumbs += [html.Span("›", className="om-crumb-sep"),
                    html.Button(unit["name"], id={"type": "crumb", "index": k},
                                className="om-crumb", n_clicks=0)]
-    label = level_name(view.level, lang, _settings().level_names)
+    label = level_name(view.level, lang, app_settings().level_names)
     return hideout, _legend(measure, limits, colours, lang, label), labels, crumbs
 
 
@@ -347,7 +336,7 @@ def _tick(_n, mark, seen):
         live_hide["overrides"][str(r["id"])] = override
         inc_hide["overrides"][str(r["id"])] = override
         if r["id"] not in seen_set:
-            feature = _feature(r, _datum())
+            feature = _feature(r, basemap_datum())
             if feature is not None:
                 data["features"].append(feature)
                 added.append(r["id"])
@@ -363,15 +352,15 @@ def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang)
     db = engine()
     within = _within(v.View(parent=(scope or {}).get("parent")), runtime().units.tree())
     filters = _filters(cat, sev, src, status)
-    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), _tz(), start, end)
+    period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), local_tz(), start, end)
     latest = db_wall.latest_incidents(db, within=within, filters=filters, limit=15)
     overdue = db_wall.overdue_incidents(db, within=within, filters=filters, limit=15)
-    k = db_wall.kpis(db, period, filters, within=within, tz=_tz())
+    k = db_wall.kpis(db, period, filters, within=within, tz=local_tz())
     tiles = (f"{k['received_today']:,}", f"{k['handled_today']:,}",
              f"{k['overdue_now']:,}",
              v.format_value(k["resolution_rate"], "resolution_rate"),
              v.format_value(k["closed_within_grid_village"], "closed_share_grid"))
-    tz = _tz()
+    tz = local_tz()
     return (_list_items(latest, lang, tz, "latest"), _list_items(overdue, lang, tz, "overdue"),
             *tiles)
 
@@ -412,7 +401,7 @@ def _show(selected, done, lang):
     cameras = (db_wall.nearest_cameras(db, row["lon"], row["lat"], k=3)
                if row.get("lon") is not None else [])
     message = done.get("message") if done and done.get("id") == selected else None
-    return _detail(row, cameras, lang, _tz(), message), {"display": "block"}
+    return _detail(row, cameras, lang, local_tz(), message), {"display": "block"}
 
 
 @CALLBACKS.callback(Output("action-done", "data"),
