@@ -42,7 +42,7 @@ from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
 from store import incidents as db_incidents
-from store import wall as db_wall
+from store.units import unit_cache
 
 CACHE_SIZE = 12
 LEVEL_ZOOM = {0: 9, 1: 10, 2: 11, 3: 12}  # the zoom whose detail each level is drawn at
@@ -63,7 +63,7 @@ class ReportCache:
         from reports import monthly as report_module
 
         stamp = db_incidents.last_change(engine)
-        key = (month, int(level), tuple(db_wall.units_signature(engine)), stamp)
+        key = (month, int(level), unit_cache(engine).signature(), stamp)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -307,7 +307,7 @@ def register_routes(server: Flask, rt: Runtime) -> None:
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
         # Shapes depend on the boundaries only: a report rebuilt for a new incident reuses them.
-        key = (month, level, tuple(db_wall.units_signature(engine)))
+        key = (month, level, rt.units.signature())
         with lock:
             body = shapes.get(key)
         if body is None:

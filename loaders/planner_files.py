@@ -3,7 +3,7 @@ file back, and turn the differences into planner proposals (one per parent unit)
 
 The file goes through the same path as an edit on the planner page: the proposals are checked
 with :func:`geo.planning.validate`, previewed with :func:`geo.planning.impact` and saved with
-:func:`store.planning.save_plan` (the `onemap plan import` command does exactly that).
+:func:`planning.service.save` (the `onemap plan import` command does exactly that).
 
 Columns of an exported layer: ``id``, ``code``, ``name``, ``parent_code``, ``version``,
 ``households`` (Shapefile: ``parent_cod``, since dBASE field names have at most 10 characters).

@@ -13,7 +13,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from geo.planning import Proposal, band_for, impact, validate
+from sqlalchemy import Connection, Engine
+
+from geo.planning import KINDS, Proposal, band_for, impact, validate
+from geo.planning import assign as assign_points
+from geo.planning import successors as gp_successors
 from loaders.importers.options import LoadError
 from loaders.planner_files import proposals_from_layer, read_layer
 from onemap.context import Runtime
@@ -53,14 +57,51 @@ def preview(rt: Runtime, proposal: Proposal, *, db: Any = None) -> Preview:
 
 def save(rt: Runtime, proposal: Proposal, *, actor: str, effective: datetime | None = None,
          note: str = "", db: Any = None) -> Any:
-    """Save one proposal (new grid versions, reassignment, optimistic lock) and signal that
-    the units changed.  Raises :class:`store.planning.PlanConflict` or another OneMapError;
-    then nothing was written."""
-    result = sp.save_plan(rt.engine if db is None else db, proposal, actor=actor,
-                          effective=effective, note=note)
-    if db is None:
+    """Save one proposal in one transaction (a savepoint when ``db`` is the caller's
+    Connection): lock, re-validate against the grids as they are now, decide which new grid
+    holds every household, camera and open incident (the same points and rule as the
+    preview, so the saved result equals it), write, and signal that the units changed.
+    Raises :class:`store.planning.PlanConflict` or :class:`store.planning.PlanError`; then
+    nothing was written."""
+    if not actor or not actor.strip():
+        raise sp.PlanError("请填写操作人 / actor is required (who saves the plan)")
+    if proposal.kind not in KINDS:
+        raise sp.PlanError(f"未知的编辑类型 {proposal.kind!r} / unknown kind "
+                           f"{proposal.kind!r}; expected one of {', '.join(KINDS)}")
+    if not proposal.removed and not proposal.added:
+        raise sp.PlanError("提案没有任何改动 / the proposal changes nothing")
+    if db is None or isinstance(db, Engine):
+        with (db or rt.engine).begin() as conn:
+            result = _save(conn, proposal, actor=actor, effective=effective, note=note)
         rt.units.changed()
-    return result
+        return result
+    with db.begin_nested():
+        return _save(db, proposal, actor=actor, effective=effective, note=note)
+
+
+def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: datetime | None,
+          note: str) -> Any:
+    locked = sp.lock_plan(conn, proposal, effective)
+    ctx = sp.plan_context(conn, proposal.parent_id)  # as it is now, after the locks
+    _refuse_errors(validate(ctx, proposal))
+    successors = gp_successors(ctx, proposal) if proposal.removed else {}
+    points = sp.plan_points(conn, proposal)  # before any write: the preview's points
+    codes = {key: (list(assign_points(proposal.added, points[key].xy))
+                   if len(points[key].ids) else [])
+             for key in ("households", "cameras", "incidents")}
+    unlocated = sp.unlocated_open_incidents(conn, locked.removed)
+    return sp.write_plan(conn, proposal, locked, points=points, codes=codes,
+                         successors=successors, unlocated=unlocated, actor=actor, note=note)
+
+
+def _refuse_errors(validation: Any) -> None:
+    if validation.ok:
+        return
+    errors = [p for p in validation.introduced if p.severity == "error"]
+    lines = "；".join(p.message for p in errors[:5])
+    more = f"（另有 {len(errors) - 5} 个）/ (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+    raise sp.PlanError(f"规划有 {len(errors)} 个错误，未保存：{lines}{more} / the plan has "
+                       f"{len(errors)} error(s) and was not saved; fix them and save again")
 
 
 ParentImport = Preview

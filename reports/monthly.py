@@ -159,8 +159,15 @@ def clear_caches() -> None:
 
 
 def _units_signature(db: Any) -> tuple:
+    """The units signature, read through the process's one unit cache (and its one change
+    signal) when ``db`` is an engine; a caller's connection reads it in its transaction."""
+    from sqlalchemy import Engine
+
+    from store.units import unit_cache
     from store.wall import units_signature
 
+    if isinstance(db, Engine):
+        return unit_cache(db).signature()
     return tuple(units_signature(db))
 
 

@@ -1,5 +1,7 @@
 """The database side of the grid planner: read a parent's grids and the points bound to them,
-save a :class:`geo.planning.Proposal` as new unit versions, and read the history back.
+lock and write a :class:`geo.planning.Proposal` as new unit versions, and read the history back.
+The decisions (is the plan valid, which new grid holds each point) are the planning service's
+(:func:`planning.service.save`); this module only locks, reads and writes.
 
 Saving is one transaction that either writes everything or nothing:
 
@@ -7,12 +9,14 @@ Saving is one transaction that either writes everything or nothing:
    up, intake keeps inserting incidents that reference these units meanwhile);
 2. optimistic locking: every retired row must still be current at the version the planner
    saw (``Proposal.versions``), else :class:`PlanConflict` names who saved first;
-3. re-validate against the grids as they are now (:func:`geo.planning.validate`);
+3. the planning service re-validates against the grids as they are now
+   (:func:`geo.planning.validate`) and decides each point's new grid;
 4. retire the old rows (``valid_to``), insert the new ones (``version`` + 1 for a kept code);
-5. re-point households, cameras and open incidents with :func:`geo.planning.assign` on the
-   same points :func:`plan_points` gives the preview (so the saved result equals the
-   preview), grid workers with :func:`geo.planning.successors`; every re-pointed open incident
-   gets one ``reassign`` event; closed incidents keep the grid they were handled in;
+5. re-point households, cameras and open incidents by the service's
+   :func:`geo.planning.assign` on the same points :func:`plan_points` gives the preview (so
+   the saved result equals the preview), grid workers with :func:`geo.planning.successors`;
+   every re-pointed open incident gets one ``reassign`` event; closed incidents keep the grid
+   they were handled in;
 6. log the change in ``unit_change``.
 
 Old rows are never deleted: :func:`units_at`, :func:`grid_at` and :func:`versions` answer
@@ -30,9 +34,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
-from geo import planning as gp
 from geo.crs import area_m2
 from geo.planning import PlanContext, PointSet, Proposal
 from onemap.errors import OneMapError
@@ -56,7 +59,7 @@ class PlanConflict(PlanError):
 
 @dataclass(frozen=True)
 class SaveResult:
-    """What :func:`save_plan` wrote: the ``unit_change`` id, the new unit id of every added
+    """What :func:`write_plan` wrote: the ``unit_change`` id, the new unit id of every added
     code, and how many rows were re-pointed (``households``, ``cameras``, ``workers``,
     ``incidents``; ``incidents_moved`` = open incidents now in a grid of another code)."""
 
@@ -191,8 +194,9 @@ def plan_points(db: Bindable, proposal_or_scope: Proposal | tuple[Sequence[int],
 
     Only rows whose grid is a removed one, plus rows in no grid (``grid_id`` -1) inside the
     bbox of the added grids, given either by a proposal or as ``(removed_ids, bbox)``.  The
-    preview and :func:`save_plan` both use this, so they see the same points.  Incidents
-    without a location are left out (they follow :func:`geo.planning.successors` on save).
+    preview and the save (:func:`planning.service.save`) both use this, so they see the same
+    points.  Incidents without a location are left out (they follow
+    :func:`geo.planning.successors` on save).
     """
     removed, bbox = _points_scope(proposal_or_scope)
     params: dict[str, Any] = {"removed": removed}
@@ -304,17 +308,6 @@ def _check_codes(conn: Connection, proposal: Proposal, removed: dict[int, dict])
                         f"{', '.join(taken)} belong to another current unit; choose another")
 
 
-def _validate(ctx: PlanContext, proposal: Proposal) -> None:
-    validation = gp.validate(ctx, proposal)
-    if not validation.ok:
-        errors = [p for p in validation.introduced if p.severity == "error"]
-        lines = "；".join(p.message for p in errors[:5])
-        more = f"（另有 {len(errors) - 5} 个）/ (+{len(errors) - 5} more)" if len(errors) > 5 \
-            else ""
-        raise PlanError(f"规划有 {len(errors)} 个错误，未保存：{lines}{more} / the plan has "
-                        f"{len(errors)} error(s) and was not saved; fix them and save again")
-
-
 def _insert_units(conn: Connection, proposal: Proposal, level: int, eff: datetime
                   ) -> dict[str, tuple[int, int]]:
     """Insert the added grids; returns {code: (id, version)}."""
@@ -368,32 +361,21 @@ def _unit_label(code: str | None, version: int | None) -> str:
     return f"{code} v{version}" if version is not None else code
 
 
-def save_plan(db: Bindable, proposal: Proposal, *, actor: str,
-              effective: datetime | None = None, note: str = "") -> SaveResult:
-    """Save a proposal in one transaction (all or nothing; see the module docstring).
+@dataclass(frozen=True)
+class Locked:
+    """What :func:`lock_plan` holds for the save: the parent's level, the retired rows (id →
+    row) and the effective time."""
 
-    ``effective`` (tz-aware; default: now) is when the old grids end and the new ones begin:
-    not in the future and after each retired row's own start.  Given a Connection, the save
-    runs in a savepoint of the caller's transaction.  Raises :class:`PlanConflict` when a
-    retired grid changed since the planner loaded it, :class:`PlanError` when the plan is
-    invalid; then nothing is written.
-    """
-    if not actor or not actor.strip():
-        raise PlanError("请填写操作人 / actor is required (who saves the plan)")
-    if proposal.kind not in gp.KINDS:
-        raise PlanError(f"未知的编辑类型 {proposal.kind!r} / unknown kind {proposal.kind!r}; "
-                        f"expected one of {', '.join(gp.KINDS)}")
-    if not proposal.removed and not proposal.added:
-        raise PlanError("提案没有任何改动 / the proposal changes nothing")
-    if isinstance(db, Engine):
-        with db.begin() as conn:
-            return _save(conn, proposal, actor=actor, effective=effective, note=note)
-    with db.begin_nested():
-        return _save(db, proposal, actor=actor, effective=effective, note=note)
+    parent_level: int
+    removed: dict[int, dict]
+    effective: datetime
 
 
-def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: datetime | None,
-          note: str) -> SaveResult:
+def lock_plan(conn: Connection, proposal: Proposal, effective: datetime | None) -> Locked:
+    """Lock the parent and the retired rows for the rest of the caller's transaction and check
+    the optimistic lock, the effective time and the new codes.  Raises
+    :class:`PlanConflict` when a retired grid changed since the planner loaded it,
+    :class:`PlanError` otherwise; nothing is written."""
     parent = conn.execute(text(
         "SELECT id, code, level, valid_to FROM unit WHERE id = :p FOR NO KEY UPDATE"),
         {"p": proposal.parent_id}).mappings().first()
@@ -403,25 +385,36 @@ def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: dateti
     removed = _lock_removed(conn, proposal)
     eff = _effective(conn, effective, removed)
     _check_codes(conn, proposal, removed)
-    ctx = plan_context(conn, proposal.parent_id)  # as it is now, after the locks
-    _validate(ctx, proposal)
-    successors = gp.successors(ctx, proposal) if proposal.removed else {}
-    points = plan_points(conn, proposal)  # before any write: the preview's points
+    return Locked(int(parent["level"]), removed, eff)
 
+
+def unlocated_open_incidents(conn: Connection, grid_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(incident id, grid id) of open incidents without a position in these grids."""
+    return [(int(r.id), int(r.grid_id)) for r in conn.execute(text("""
+        SELECT id, grid_id FROM incident
+        WHERE grid_id = ANY(CAST(:r AS bigint[])) AND geom IS NULL AND closed_at IS NULL
+        ORDER BY id"""), {"r": sorted(grid_ids)})]
+
+
+def write_plan(conn: Connection, proposal: Proposal, locked: Locked, *,
+               points: Mapping[str, PointSet], codes: Mapping[str, Sequence[str | None]],
+               successors: Mapping[int, str | None], unlocated: Sequence[tuple[int, int]],
+               actor: str, note: str = "") -> SaveResult:
+    """Write a checked plan inside the caller's transaction (after :func:`lock_plan`): retire
+    the old rows, insert the new versions, re-point households, cameras and open incidents to
+    the new grid ``codes`` the planning service gave each point (``None``: no grid), grid
+    workers and unlocated incidents to their grid's successor, and log the change."""
+    removed, eff = locked.removed, locked.effective
     conn.execute(text("UPDATE unit SET valid_to = :eff WHERE id = ANY(CAST(:ids AS bigint[]))"),
                  {"eff": eff, "ids": sorted(removed)})
-    added = _insert_units(conn, proposal, int(parent["level"]) + 1, eff)
+    added = _insert_units(conn, proposal, locked.parent_level + 1, eff)
 
-    # Households and cameras: by position, exactly as the preview's impact.
     moved: dict[str, int] = {}
     unassigned: dict[str, int] = {}
     for key, table in (("households", "household"), ("cameras", "camera")):
-        ps: PointSet = points[key]
-        codes = gp.assign(proposal.added, ps.xy) if len(ps.ids) else np.empty(0, dtype=object)
-        moved[key] = _repoint(conn, table, ps.ids, _new_ids(codes, added))
-        unassigned[key] = int(sum(c is None for c in codes))
+        moved[key] = _repoint(conn, table, points[key].ids, _new_ids(codes[key], added))
+        unassigned[key] = int(sum(c is None for c in codes[key]))
 
-    # Grid workers follow their grid's successor (they have no position of their own).
     workers = 0
     for old_id, code in sorted(successors.items()):
         workers += conn.execute(text(
@@ -430,7 +423,8 @@ def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: dateti
     moved["workers"] = int(workers)
 
     moved["incidents"], moved["incidents_moved"], unassigned["incidents"] = _move_incidents(
-        conn, proposal, points["incidents"], removed, successors, added, actor)
+        conn, points["incidents"], list(codes["incidents"]), unlocated, removed, successors,
+        added, actor)
 
     added_ids = [added[u.code][0] for u in proposal.added]
     summary = {
@@ -455,22 +449,20 @@ def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: dateti
                       moved=moved, effective=eff, unassigned=unassigned)
 
 
-def _move_incidents(conn: Connection, proposal: Proposal, incidents: PointSet,
-                    removed: dict[int, dict], successors: Mapping[int, str | None],
-                    added: dict[str, tuple[int, int]], actor: str) -> tuple[int, int, int]:
+def _move_incidents(conn: Connection, incidents: PointSet, codes: list[str | None],
+                    unlocated: Sequence[tuple[int, int]], removed: dict[int, dict],
+                    successors: Mapping[int, str | None], added: dict[str, tuple[int, int]],
+                    actor: str) -> tuple[int, int, int]:
     """Re-point open incidents (by position; unlocated ones by successor) and append one
     'reassign' event to each; returns (re-pointed, now under another code, left in no grid)."""
     ids = [int(i) for i in incidents.ids]
     old = [int(g) for g in incidents.grid_id]
-    codes = list(gp.assign(proposal.added, incidents.xy)) if ids else []
+    codes = list(codes)
     # Open incidents of a retired grid without a position follow the grid's successor.
-    for row in conn.execute(text("""
-            SELECT id, grid_id FROM incident
-            WHERE grid_id = ANY(CAST(:r AS bigint[])) AND geom IS NULL AND closed_at IS NULL
-            ORDER BY id"""), {"r": sorted(removed)}):
-        ids.append(int(row.id))
-        old.append(int(row.grid_id))
-        codes.append(successors.get(int(row.grid_id)))
+    for incident_id, grid_id in unlocated:
+        ids.append(incident_id)
+        old.append(grid_id)
+        codes.append(successors.get(grid_id))
     left = sum(c is None for c in codes)
     changes = [(i, o, c) for i, o, c in zip(ids, old, codes, strict=True)
                if (o == -1 and c is not None) or o in removed]

@@ -258,7 +258,7 @@ def test_reload_keeps_units_frozen_unless_the_location_changed(conn: Connection,
     (kept, grid), (moved, _grid) = rows[0], rows[1]
     other = conn.execute(text("SELECT id FROM unit WHERE level = (SELECT max(level) FROM unit) "
                               "AND id <> :g ORDER BY id LIMIT 1"), {"g": grid}).scalar()
-    for iid in (kept, moved):  # what store.planning.save_plan writes for a redraw
+    for iid in (kept, moved):  # what planning.service.save writes for a redraw
         conn.execute(text("UPDATE incident SET grid_id = :o WHERE id = :i"),
                      {"o": other, "i": iid})
         conn.execute(text("INSERT INTO incident_event (incident_id, actor, action, note) "

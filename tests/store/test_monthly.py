@@ -2,7 +2,7 @@
 
 The data sit in the built-in sample units (one county, two towns, four villages, twelve
 grids).  Grid 620981900001001001 (lon 97.00-97.02, lat 40.25-40.29) is split by the planner
-(store.planning.save_plan with a geo.planning.split proposal) effective 1 October 2025, local
+(planning.service.save with a geo.planning.split proposal) effective 1 October 2025, local
 time, so September 2025 is drawn with the old grid and October with the two new ones.
 
 The reference reads the raw rows back and applies the definitions with pandas and shapely
@@ -110,7 +110,7 @@ class World:
 def _split_g111(conn: Connection, ids: dict[str, int]) -> planning.SaveResult:
     ctx = planning.plan_context(conn, ids[V11])
     proposal = gp.split(ctx, ids[G111], LineString([(CUT, 40.2495), (CUT, 40.2905)]))
-    return planning.save_plan(conn, proposal, actor="月报测试", effective=EFFECTIVE,
+    return save_plan(conn, proposal, actor="月报测试", effective=EFFECTIVE,
                               note="split for the monthly test")
 
 
@@ -528,3 +528,15 @@ def test_trend(conn, world):
     assert len(monthly.trend(conn, "2025-10", TZ)) == 12
     assert monthly.trend(conn, "2026-01", TZ, months=3)["month"].tolist() == \
         ["2025-11", "2025-12", "2026-01"]
+
+
+def save_plan(db, proposal, **kw):
+    """Save through the planning service (the one way to save), on this test's database."""
+    from sqlalchemy import Engine
+
+    from onemap.settings import Settings
+    from planning import service
+    from store.runtime import build_runtime
+
+    engine = db if isinstance(db, Engine) else db.engine
+    return service.save(build_runtime(Settings(), engine=engine), proposal, db=db, **kw)

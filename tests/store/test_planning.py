@@ -221,7 +221,7 @@ def test_save_split_matches_the_preview(conn, world):
     impact = preview(conn, ctx, proposal)
     signature = wall.units_signature(conn)
 
-    result = planning.save_plan(conn, proposal, actor="张规划", note="拆分测试")
+    result = save_plan(conn, proposal, actor="张规划", note="拆分测试")
 
     assert set(result.added) == {G111, NEW}
     now_ids = unit_ids(conn)
@@ -298,7 +298,7 @@ def test_merge_moves_workers_to_the_successor(conn, world):
     ctx = planning.plan_context(conn, world["parent"])
     proposal = merge_g112_g113(ctx)
     assert gp.successors(ctx, proposal) == {ids[G112]: G112, ids[G113]: G112}
-    result = planning.save_plan(conn, proposal, actor="李")
+    result = save_plan(conn, proposal, actor="李")
     assert set(result.added) == {G112}
     workers = dict(conn.execute(text("SELECT code, grid_id FROM grid_worker")).all())
     assert workers["W3"] == workers["W4"] == result.added[G112]
@@ -321,7 +321,7 @@ def test_removing_a_grid_leaves_its_points_in_no_grid(conn, world):
     gid = ids[G112]
     proposal = Proposal(parent_id=ctx.parent_id, kind="edit", removed=(gid,), added=(),
                         versions={gid: 1})
-    result = planning.save_plan(conn, proposal, actor="王")
+    result = save_plan(conn, proposal, actor="王")
     assert result.added == {}
     assert conn.scalar(text("SELECT grid_id FROM household WHERE code = 'H-G112'")) is None
     assert conn.scalar(text("SELECT grid_id FROM grid_worker WHERE code = 'W3'")) is None
@@ -335,7 +335,7 @@ def test_grid_at_units_at_and_versions_across_a_save(conn, world):
     backdate(conn, V11)
     ctx = planning.plan_context(conn, world["parent"])
     effective = datetime(2025, 3, 1, tzinfo=UTC)
-    result = planning.save_plan(conn, split_g111(ctx), actor="赵", effective=effective)
+    result = save_plan(conn, split_g111(ctx), actor="赵", effective=effective)
     assert result.effective == effective
 
     before, after = effective - timedelta(days=30), effective + timedelta(days=30)
@@ -366,7 +366,7 @@ def test_grid_at_units_at_and_versions_across_a_save(conn, world):
 
     # A second save later on: three versions of G111, history newest first.
     ctx = planning.plan_context(conn, world["parent"])
-    second = planning.save_plan(conn, split_g111(ctx, cut=97.005, new_code=f"{V11}005"),
+    second = save_plan(conn, split_g111(ctx, cut=97.005, new_code=f"{V11}005"),
                                 actor="钱", effective=effective + timedelta(days=60))
     assert [v["version"] for v in planning.versions(conn, G111)] == [1, 2, 3]
     changes = planning.history(conn, parent_id=world["parent"])
@@ -422,7 +422,7 @@ def test_a_refused_plan_writes_nothing(conn, world, make, error, match):
     ctx = planning.plan_context(conn, world["parent"])
     before = snapshot(conn)
     with pytest.raises(error, match=match):
-        planning.save_plan(conn, make(ctx), actor="测")
+        save_plan(conn, make(ctx), actor="测")
     assert snapshot(conn) == before
 
 
@@ -436,10 +436,10 @@ def test_a_failure_midway_rolls_everything_back(conn, world, monkeypatch):
 
     monkeypatch.setattr(planning, "_move_incidents", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        planning.save_plan(conn, split_g111(ctx), actor="测")
+        save_plan(conn, split_g111(ctx), actor="测")
     assert snapshot(conn) == before
     monkeypatch.undo()
-    planning.save_plan(conn, split_g111(ctx), actor="测")  # the same plan saves afterwards
+    save_plan(conn, split_g111(ctx), actor="测")  # the same plan saves afterwards
     assert snapshot(conn) != before
 
 
@@ -448,15 +448,15 @@ def test_effective_time_is_checked(conn, world):
     ctx = planning.plan_context(conn, world["parent"])
     before = snapshot(conn)
     with pytest.raises(PlanError, match="future"):
-        planning.save_plan(conn, split_g111(ctx), actor="测",
+        save_plan(conn, split_g111(ctx), actor="测",
                            effective=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(PlanError, match="not after"):
-        planning.save_plan(conn, split_g111(ctx), actor="测",
+        save_plan(conn, split_g111(ctx), actor="测",
                            effective=datetime(2023, 12, 31, tzinfo=UTC))
     with pytest.raises(PlanError, match="timezone"):
-        planning.save_plan(conn, split_g111(ctx), actor="测", effective=datetime(2025, 1, 1))
+        save_plan(conn, split_g111(ctx), actor="测", effective=datetime(2025, 1, 1))
     with pytest.raises(PlanError, match="actor"):
-        planning.save_plan(conn, split_g111(ctx), actor=" ")
+        save_plan(conn, split_g111(ctx), actor=" ")
     assert snapshot(conn) == before
 
 
@@ -464,11 +464,11 @@ def test_second_planner_on_the_same_version_conflicts(conn, world):
     ctx = planning.plan_context(conn, world["parent"])  # both planners load version 1
     first, second = split_g111(ctx), merge_g112_g113(ctx)
     overlapping = split_g111(ctx, cut=97.015)
-    planning.save_plan(conn, first, actor="甲", effective=None)
-    planning.save_plan(conn, second, actor="乙")  # other grids: no conflict
+    save_plan(conn, first, actor="甲", effective=None)
+    save_plan(conn, second, actor="乙")  # other grids: no conflict
     before = snapshot(conn)
     with pytest.raises(PlanConflict) as err:
-        planning.save_plan(conn, overlapping, actor="丙")
+        save_plan(conn, overlapping, actor="丙")
     message = str(err.value)
     assert G111 in message and "甲" in message and "reload" in message and "重新加载" in message
     when = conn.scalar(text("SELECT at FROM unit_change WHERE actor = '甲'"))
@@ -507,11 +507,11 @@ def test_concurrent_saves_one_wins_the_other_conflicts(committed_engine):
 
     conn_a = engine.connect()
     tx = conn_a.begin()
-    planning.save_plan(conn_a, a, actor="甲")  # holds the locks, not yet committed
+    save_plan(conn_a, a, actor="甲")  # holds the locks, not yet committed
 
     def planner_b():
         try:
-            outcome["b"] = planning.save_plan(engine, b, actor="乙")
+            outcome["b"] = save_plan(engine, b, actor="乙")
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             outcome["b"] = exc
 
@@ -538,7 +538,7 @@ def test_concurrent_creates_in_one_parent_are_serialised(committed_engine):
         ctx = planning.plan_context(c, parent)
         gid = int(ctx.units.iloc[-1]["id"])
     # Free a blank area first: retire the village's last grid.
-    planning.save_plan(engine, Proposal(parent, "edit", (gid,), (), {gid: 1}), actor="清")
+    save_plan(engine, Proposal(parent, "edit", (gid,), (), {gid: 1}), actor="清")
     with engine.connect() as c:
         blank = ctx.units.iloc[-1].geometry
         ctx = planning.plan_context(c, parent)
@@ -546,12 +546,12 @@ def test_concurrent_creates_in_one_parent_are_serialised(committed_engine):
     b = Proposal(parent, "create", (), (NewUnit(f"{V22}008", "乙", blank),))
     conn_a = engine.connect()
     tx = conn_a.begin()
-    planning.save_plan(conn_a, a, actor="甲")
+    save_plan(conn_a, a, actor="甲")
     outcome: dict[str, object] = {}
 
     def planner_b():
         try:
-            outcome["b"] = planning.save_plan(engine, b, actor="乙")
+            outcome["b"] = save_plan(engine, b, actor="乙")
         except Exception as exc:  # noqa: BLE001
             outcome["b"] = exc
 
@@ -606,7 +606,7 @@ def test_split_on_a_real_region_matches_the_preview(donghai_engine):
 
         tx = c.begin() if not c.in_transaction() else c.get_transaction()
         try:
-            result = planning.save_plan(c, proposal, actor="东海")
+            result = save_plan(c, proposal, actor="东海")
             hh = pts["households"]
             placed = np.array([c is not None for c in gp.assign(proposal.added, hh.xy)])
             # every household of a retired grid gets a new id; unassigned ones only if placed
@@ -619,3 +619,15 @@ def test_split_on_a_real_region_matches_the_preview(donghai_engine):
             assert result.moved["incidents_moved"] == len(impact.moved_incidents)
         finally:
             tx.rollback()
+
+
+def save_plan(db, proposal, **kw):
+    """Save through the planning service (the one way to save), on this test's database."""
+    from sqlalchemy import Engine
+
+    from onemap.settings import Settings
+    from planning import service
+    from store.runtime import build_runtime
+
+    engine = db if isinstance(db, Engine) else db.engine
+    return service.save(build_runtime(Settings(), engine=engine), proposal, db=db, **kw)
