@@ -125,7 +125,8 @@ def callback_ms(client, key: str, outputs: list, proposal: gp.Proposal) -> float
     body = {"output": key, "outputs": outputs,
             "inputs": [{"id": "p-proposal", "property": "data",
                         "value": proposal_to_store(proposal)}],
-            "state": [{"id": "lang", "property": "data", "value": "zh"}],
+            "state": [{"id": "p-grids", "property": "data", "value": None},
+                      {"id": "lang", "property": "data", "value": "zh"}],
             "changedPropIds": ["p-proposal.data"]}
     start = time.perf_counter()
     response = client.post("/_dash-update-component", json=body)
