@@ -11,6 +11,8 @@ function of the layer that owns the work.
     onemap export monthly [--month YYYY-MM] [--level county|town|village|grid]
                   [--format html|png|pdf] [--out PATH] [--within CODE] [--measure M]
                                              the monthly situation map, offline HTML/PNG/PDF
+    onemap user add|list|lock|unlock|reset-password|set-role|token|revoke-token …
+    onemap audit verify|list                 the audit trail's hash chain; recent rows
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
     onemap stop                              stop the dashboard and the embedded cluster
 """
@@ -20,12 +22,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import db, demo, export, intake, load, plan, serve
+from cli import db, demo, export, intake, load, plan, serve, users
 from onemap.errors import OneMapError
 from onemap.settings import load_settings
 
 #: The command families, one module each; every module has ``register(subparsers)``.
-COMMANDS = (db, demo, load, intake, plan, export, serve)
+COMMANDS = (db, demo, load, intake, plan, export, serve, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,5 +39,13 @@ def prepare_database(settings: Settings, dbname: str | None = None, *, fresh: bo
     if demo:
         from loaders.demo import load_demo_if_empty
 
-        load_demo_if_empty(engine, settings.demo_region, tz=settings.timezone)
+        if load_demo_if_empty(engine, settings.demo_region, tz=settings.timezone):
+            from accounts.bootstrap import DEMO_PASSWORD, demo_users
+            from cli.common import say
+            from store.runtime import build_runtime
+
+            made = demo_users(build_runtime(settings, engine=engine))
+            if made:
+                say(f"demo users (demo data only; password {DEMO_PASSWORD}): "
+                    + ", ".join(u["username"] for u in made))
     return engine

@@ -29,6 +29,14 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     counts = repository.unit_counts_by_level(engine)
     _say(f"database ready ({engine.url.host}:{engine.url.port}/{engine.url.database}); "
          f"units per level: {counts or 'none'}")
+    from accounts.bootstrap import ensure_admin
+    from store.runtime import build_runtime
+
+    password = ensure_admin(build_runtime(settings, engine=engine), settings.var_dir)
+    if password:
+        _say(f"administrator created — username: admin  password: {password}  (shown once; "
+             f"also in {settings.var_path / 'admin-password'}, mode 0600). Signing in asks "
+             "to set up an authenticator app (TOTP) first.")
     return 0
 
 

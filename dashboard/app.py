@@ -9,7 +9,10 @@ from flask import jsonify
 from sqlalchemy.exc import OperationalError
 
 from dashboard import (
+    admin,
+    auth,
     geodata,
+    guard,
     monthly_callbacks,
     pages,
     planner_callbacks,
@@ -22,17 +25,20 @@ from geo import levels
 from geo import measures as measure_registry
 from intake import http as intake_http
 from intake.service import EscalationScheduler
+from onemap import crypto
+from onemap.access import SYSTEM
 from onemap.context import Runtime
 from onemap.settings import Settings
-from store import repository
+from store import repository, scope
 from store.runtime import build_runtime
 
 
 def _warm_places(rt: Runtime) -> None:
     try:
-        rt.units.tree()
-        geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
-        rt.units.places()
+        with scope.acting(SYSTEM):
+            rt.units.tree()
+            geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
+            rt.units.places()
     except Exception:  # noqa: BLE001 - the first report builds it instead
         pass
 
@@ -48,6 +54,10 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
 
     app.layout = page_container
     app.server.extensions["onemap"] = rt
+    app.server.secret_key = crypto.session_key(settings.var_dir)
+    guard.install(app.server, rt)  # first: who is asking, may they (every route below)
+    auth.register(app.server, rt)
+    admin.register(app.server, rt)
     wall_callbacks.register(app)
     planner_callbacks.register(app)
     planner_history.register(app)
@@ -59,11 +69,11 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     intake_http.register(app.server, rt)
     # Build the unit tree, the simplified boundaries and the assignment engine in the
     # background now, so neither the first page nor the first report waits for them.
-    threading.Thread(target=_warm_places, args=(rt,), daemon=True,
+    threading.Thread(target=_warm_places, args=(rt.acting_as(SYSTEM),), daemon=True,
                      name="onemap-warm").start()
     if settings.escalate_every_s > 0:
         app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
-            rt, settings.escalate_every_s).start()
+            rt.acting_as(SYSTEM), settings.escalate_every_s).start()
 
     @app.server.route("/registry.json")
     def _registry():
@@ -73,11 +83,12 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
 
     @app.server.route("/api/health")
     def _health():
+        """Status only: no counts, versions or errors that tell an outsider anything."""
         try:
-            return jsonify(status="ok", units=repository.count_units(rt.engine),
-                           postgis=repository.postgis_version(rt.engine))
-        except OperationalError as exc:
-            return jsonify(status="error", error=str(exc.orig)), 503
+            repository.postgis_version(rt.engine)
+            return jsonify(status="ok")
+        except OperationalError:
+            return jsonify(status="unavailable"), 503
 
     # Dash sets itself up on its first request without a lock: when a fresh gunicorn worker
     # gets a page's parallel script requests first, some of them see a half-set-up app and

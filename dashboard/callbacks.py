@@ -13,21 +13,30 @@ from collections.abc import Callable
 from typing import Any
 
 from dash import Dash
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from onemap.context import Runtime
 from onemap.settings import Settings
 
 
 def runtime() -> Runtime:
-    """The runtime context of the app serving this request (set by ``create_app``)."""
-    return current_app.extensions["onemap"]
+    """The runtime context of the app serving this request, acting as the request's user
+    (set by the guard, :mod:`dashboard.guard`); outside a request, the app's own context."""
+    rt = current_app.extensions["onemap"]
+    actor = g.get("onemap_actor") if has_request_context() else None
+    return rt.acting_as(actor, g.get("onemap_address")) if actor is not None else rt
+
+
+#: app.server.extensions key: callback output key → the action a user needs to call it.
+CALLBACK_ACTIONS = "onemap_callback_actions"
 
 
 class Callbacks:
-    """The callbacks of one page family, in declaration order."""
+    """The callbacks of one page family, in declaration order, and the permission a user
+    needs to call them (``action``, checked by the guard before the callback runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, action: str) -> None:
+        self.action = action
         self._server: list[tuple[tuple, dict, Callable]] = []
         self._client: list[tuple[str, tuple, dict]] = []
 
@@ -41,10 +50,14 @@ class Callbacks:
         self._client.append((js, args, kwargs))
 
     def attach(self, app: Dash) -> None:
+        before = set(app.callback_map)
         for args, kwargs, fn in self._server:
             app.callback(*args, **kwargs)(fn)
         for js, args, kwargs in self._client:
             app.clientside_callback(js, *args, **kwargs)
+        actions = app.server.extensions.setdefault(CALLBACK_ACTIONS, {})
+        for key in set(app.callback_map) - before:
+            actions[key] = self.action
 
 
 def engine() -> Any:

@@ -38,10 +38,12 @@ from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
 from geo.catalog import CATEGORY_BY_CODE
 from geo.simplify import simplify_layer, tolerance_for_zoom
+from onemap.access import db_scope
 from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
 from store import incidents as db_incidents
+from store import scope
 from store.units import unit_cache
 
 CACHE_SIZE = 12
@@ -63,7 +65,9 @@ class ReportCache:
         from reports import monthly as report_module
 
         stamp = db_incidents.last_change(engine)
-        key = (month, int(level), unit_cache(engine).signature(), stamp)
+        # One report per scope: a town user's report holds only the town's cases.
+        key = (month, int(level), unit_cache(engine).signature(), stamp,
+               tuple(sorted(db_scope(scope.current()).items())))
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -117,7 +121,7 @@ def _tip(row: Any, lang: str) -> str:
     return "<br>".join(parts)
 
 
-CALLBACKS = Callbacks()
+CALLBACKS = Callbacks("monthly.view")
 
 
 @CALLBACKS.callback(Output("m-month", "options"), Output("m-month", "value"),

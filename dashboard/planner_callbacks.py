@@ -49,7 +49,7 @@ def _band(settings: Settings, parent_name: str) -> tuple[int, int]:
     return planning.band(settings, parent_name)
 
 
-CALLBACKS = Callbacks()
+CALLBACKS = Callbacks("plan.view")
 
 
 # --- village and selection ------------------------------------------------------------

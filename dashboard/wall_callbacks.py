@@ -173,7 +173,7 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
     ]
 
 
-CALLBACKS = Callbacks()
+CALLBACKS = Callbacks("wall.view")
 
 
 filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),

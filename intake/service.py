@@ -26,6 +26,7 @@ from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_repor
 from onemap.access import SYSTEM, can
 from onemap.context import Runtime
 from store import incidents as db_incidents
+from store import scope
 from store.units import Places
 
 SYSTEM_ACTOR = SYSTEM.name
@@ -425,7 +426,8 @@ class EscalationScheduler:
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                self.last = escalate_overdue(self.rt)
+                with scope.acting(SYSTEM):
+                    self.last = escalate_overdue(self.rt)
                 self.last_error = None
             except Exception as exc:  # keep the thread alive across a database restart
                 self.last_error = f"{type(exc).__name__}: {exc}"

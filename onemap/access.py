@@ -1,11 +1,16 @@
 """Who is acting, and the one function that decides what they may do.
 
-An :class:`Actor` is the identity every service call runs under: a channel's API key, the
-command wall's built-in operator, the command line, or the system's own jobs.  Whether an actor
-may do something is decided by :func:`can` and nowhere else (Datasette's
-``permission_allowed(actor, action, resource)`` habit): pages, HTTP doors and services ask it,
-they never compare roles themselves.  Issue #10 fills actors from real user accounts; the rules
-for the roles that exist today are in :data:`RULES`.
+An :class:`Actor` is the identity every service call runs under: a signed-in user, a user's
+personal token, a channel's API key, the command line, or the system's own jobs.  Whether an
+actor may do something is decided by :func:`can` and nowhere else (Datasette's
+``permission_allowed(actor, action, resource)`` habit, FixMyStreet's per-area roles): pages,
+HTTP doors and services ask it, they never compare roles themselves.
+
+Scope: every actor has home units (``units``; ``None`` = everywhere).  What it may see is the
+subtree below them — a county user sees the county, a town user that town.  A case carries the
+unit ids of every level frozen at receipt (``unit_ids``), so "in scope" is "one of its units is
+a home unit".  The database applies the same scope a second time by row-level security
+(:func:`db_scope` is what the data layer sets per transaction).
 
 This module is part of the kernel: it imports nothing else of the project.
 """
@@ -17,10 +22,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Role:
+    code: str
+    zh: str
+    en: str
+    actions: frozenset[str]
+    needs_totp: bool = False
+
+
+@dataclass(frozen=True)
 class Actor:
-    """Who is acting: ``kind`` (apikey / wall / cli / system), an id, a display name, the
-    role that :func:`can` reads, the channel (``source``) a reporter key speaks for, and the
-    unit ids the actor may see (``None``: every unit)."""
+    """Who is acting: ``kind`` (user / token / apikey / cli / system), an id, a display name,
+    the role :func:`can` reads, the channel (``source``) a reporter key speaks for, the home
+    unit ids (``None``: every unit), the department of a department desk, and whether cases
+    without a place (unlocated) are in view (top-level desks)."""
 
     kind: str
     id: int
@@ -29,57 +44,105 @@ class Actor:
     source: str | None = None
     prefix: str = ""
     units: frozenset[int] | None = None
+    department: int | None = None
+    unlocated: bool = True
+    username: str = ""
 
     @property
     def label(self) -> str:
-        """How the actor is named in the audit trail (``key:<prefix>``, ``wall``, ``cli:root``)."""
+        """How the actor is named in the audit trail (``key:<prefix>``, ``user:<name>``)."""
         if self.kind == "apikey":
             return f"key:{self.prefix}"
-        return self.kind if self.kind in ("wall", "system") else f"{self.kind}:{self.name}"
+        if self.kind in ("user", "token"):
+            return f"user:{self.username or self.name}"
+        return self.kind if self.kind == "system" else f"{self.kind}:{self.name}"
+
+    @property
+    def everywhere(self) -> bool:
+        return self.units is None and self.department is None
 
 
-#: The command wall's operator (the wall's action buttons act as this identity until #10).
-WALL_OPERATOR = Actor(kind="wall", id=0, name="指挥中心大屏", role="operator",
-                      source="hotline_12345")
-#: The system's own jobs (escalation, loads started by the server).
-SYSTEM = Actor(kind="system", id=0, name="系统", role="system")
+_READ = {"wall.view", "monthly.view", "incident.read"}
+_ACT = {"incident.read", "incident.act", "incident.submit", "incident.rate"}
 
+#: The roles of people, with their Chinese and English names and what they may do in scope.
+ROLES: dict[str, Role] = {r.code: r for r in (
+    Role("admin", "系统管理员", "Administrator",
+         frozenset({"user.manage", "apikey.manage"}), needs_totp=True),
+    Role("auditor", "安全审计员", "Auditor", frozenset({"audit.read"}), needs_totp=True),
+    Role("commander", "指挥中心", "Command centre",
+         frozenset(_READ | _ACT | {"incident.read_private", "person.unmask", "report.export",
+                                   "incident.urge", "desk.view"})),
+    Role("handler", "处置岗(村/镇/县)", "Level desk",
+         frozenset(_READ | _ACT | {"incident.read_private", "desk.view", "report.export"})),
+    Role("department", "职能部门", "Department desk",
+         frozenset({"incident.read", "incident.act", "desk.view"})),
+    Role("grid_worker", "网格员", "Grid worker",
+         frozenset({"incident.read", "incident.act", "incident.submit", "desk.view",
+                    "mobile.use"})),
+    Role("planner", "网格规划员", "Grid planner", frozenset({"plan.view", "plan.save"})),
+    Role("leader", "领导", "Leader", frozenset(_READ | {"report.export"})),
+    Role("viewer", "只读用户", "Viewer", frozenset({"wall.view", "monthly.view"})),
+)}
 
-def cli_actor(user: str) -> Actor:
-    """The person at the command line (the shell account; a trusted administrator)."""
-    return Actor(kind="cli", id=0, name=user or "unknown", role="operator")
-
-
-#: role → actions it may take anywhere in its scope.
-RULES: dict[str, frozenset[str]] = {
+#: role → actions it may take anywhere in its scope (people's roles, keys and the system).
+RULES: dict[str, frozenset[str]] = {code: role.actions for code, role in ROLES.items()}
+RULES.update({
     "reporter": frozenset({"incident.submit_own_channel", "incident.read_own_channel",
                            "incident.rate_own_channel"}),
+    # A channel's operator key (and the command line): a command centre without a screen.
     "operator": frozenset({"incident.submit", "incident.submit_own_channel", "incident.read",
                            "incident.read_own_channel", "incident.read_private",
                            "incident.act", "incident.rate", "incident.rate_own_channel",
                            "plan.save", "report.export"}),
     "system": frozenset({"incident.submit", "incident.read", "incident.read_private",
                          "incident.act", "incident.escalate", "plan.save", "report.export"}),
-}
+})
+
+# The command line (the shell account that owns the database) and set-up: every action.
+RULES["cli"] = frozenset().union(*RULES.values())
+
+#: Roles a person's account may hold (keys hold reporter / operator).
+USER_ROLES = tuple(ROLES)
+
+#: The system's own jobs (escalation, loads started by the server, caches of aggregates).
+SYSTEM = Actor(kind="system", id=0, name="系统", role="system")
+#: Nobody: what a request without a session or key acts as (may do nothing, sees nothing).
+ANONYMOUS = Actor(kind="anonymous", id=0, name="anonymous", role="anonymous",
+                  units=frozenset(), unlocated=False)
+
+
+def cli_actor(user: str) -> Actor:
+    """The person at the command line (the shell account; a trusted administrator)."""
+    return Actor(kind="cli", id=0, name=user or "unknown", role="cli")
+
+
+def role_name(code: str, lang: str = "zh") -> str:
+    role = ROLES.get(code)
+    if role is None:
+        return code
+    return role.zh if lang == "zh" else role.en
 
 
 def can(actor: Actor | None, action: str, resource: Any = None) -> bool:
     """May ``actor`` take ``action`` on ``resource``?  The one permission check.
 
-    Actions: ``incident.submit`` (any channel), ``incident.read`` (every case),
-    ``incident.read_private`` (reporter contact, private categories), ``incident.act``
-    (workflow actions), ``incident.rate``, ``plan.save``, ``report.export``.  A reporter key
-    may submit, read and rate only its own channel's reports: pass the report's or case's
-    channel (a string, or anything with a ``source`` attribute or key) as ``resource``.
+    Actions: ``wall.view``, ``monthly.view``, ``report.export``, ``plan.view``, ``plan.save``,
+    ``incident.submit`` / ``read`` / ``read_private`` (reporter contact) / ``act`` / ``rate`` /
+    ``escalate`` / ``urge``, ``person.unmask``, ``desk.view``, ``mobile.use``,
+    ``user.manage``, ``apikey.manage``, ``audit.read``.  ``resource`` narrows the answer: a
+    channel name or anything with ``source`` (a reporter key acts for its own channel only),
+    and anything with ``unit_ids`` (a case: its unit at every level) or ``department_id``,
+    which must be in the actor's scope.
     """
     if actor is None:
         return False
     allowed = RULES.get(actor.role, frozenset())
     if action in allowed:
-        return _in_scope(actor, resource)
+        return in_scope(actor, resource)
     own = f"{action}_own_channel"
     if own in allowed and resource is not None:
-        return _source_of(resource) == actor.source and _in_scope(actor, resource)
+        return _source_of(resource) == actor.source and in_scope(actor, resource)
     return False
 
 
@@ -91,12 +154,49 @@ def _source_of(resource: Any) -> str | None:
     return getattr(resource, "source", None)
 
 
-def _in_scope(actor: Actor, resource: Any) -> bool:
-    if actor.units is None or resource is None or isinstance(resource, str):
+def _get(resource: Any, name: str) -> Any:
+    if isinstance(resource, dict):
+        return resource.get(name)
+    return getattr(resource, name, None)
+
+
+def in_scope(actor: Actor, resource: Any) -> bool:
+    """Is ``resource`` (a case with ``unit_ids``, a unit with its ancestors' ids as
+    ``unit_ids``, a row with ``department_id``) inside the actor's scope?  Objects without a
+    place (no unit ids) are in view of actors that see unlocated cases."""
+    if resource is None or isinstance(resource, str):
         return True
-    unit_ids = resource.get("unit_ids") if isinstance(resource, dict) else getattr(
-        resource, "unit_ids", None)
-    if not unit_ids:
+    if actor.department is not None and _get(resource, "department_id") is not None \
+            and _get(resource, "department_id") != actor.department:
+        return False
+    if actor.units is None:
         return True
-    values = unit_ids.values() if isinstance(unit_ids, dict) else unit_ids
-    return any(u in actor.units for u in values if u is not None)
+    unit_ids = _get(resource, "unit_ids")
+    if unit_ids is None:
+        ids = [_get(resource, k) for k in ("county_id", "town_id", "village_id", "grid_id")]
+        unit_ids = [i for i in ids if i is not None] if any(
+            isinstance(resource, dict) and k in resource
+            for k in ("county_id", "town_id", "village_id", "grid_id")) else None
+    if unit_ids is None:
+        return True  # not a placed object (a channel, a report being checked elsewhere)
+    values = [u for u in (unit_ids.values() if isinstance(unit_ids, dict) else unit_ids)
+              if u is not None]
+    if not values:
+        return actor.unlocated
+    return any(u in actor.units for u in values)
+
+
+def db_scope(actor: Actor | None) -> dict[str, str]:
+    """The settings the data layer puts on each transaction for ``actor`` (read by the
+    row-level security policies): ``onemap.scope`` is ``all`` or the home unit ids,
+    ``onemap.unlocated`` says whether unplaced cases are in view, ``onemap.department``
+    narrows a department desk to its cases.  No actor: an empty scope, no rows."""
+    if actor is None:
+        return {"onemap.scope": "", "onemap.unlocated": "off", "onemap.department": ""}
+    if actor.units is None:
+        scope = "all"
+    else:
+        scope = ",".join(str(u) for u in sorted(actor.units)) or "none"
+    return {"onemap.scope": scope,
+            "onemap.unlocated": "on" if actor.unlocated else "off",
+            "onemap.department": "" if actor.department is None else str(actor.department)}

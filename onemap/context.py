@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from onemap.access import WALL_OPERATOR, Actor
+from onemap.access import ANONYMOUS, Actor
 from onemap.settings import Settings
 
 
@@ -28,7 +28,9 @@ class Runtime:
     engine: Any  # sqlalchemy Engine
     units: Any  # store.units.UnitCache: tree(), places(), signature(), changed()
     policy: Any = None  # geo.policy.IntakePolicy
-    actor: Actor = WALL_OPERATOR
+    actor: Actor = ANONYMOUS
+    address: str | None = None  # where the actor's request came from (the audit trail's)
 
-    def acting_as(self, actor: Actor) -> Runtime:
-        return replace(self, actor=actor)
+    def acting_as(self, actor: Actor, address: str | None = None) -> Runtime:
+        return replace(self, actor=actor, address=address if address is not None
+                       else self.address)

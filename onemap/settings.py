@@ -96,6 +96,13 @@ def _band(value: str) -> tuple[int, int]:
     return band
 
 
+def _retention(value: str) -> int:
+    days = int(value)
+    if days < 180:
+        raise ValueError("the audit trail must be kept at least 180 days (等保 2.0: 6 months)")
+    return days
+
+
 def _optional_path(value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -158,6 +165,28 @@ REGISTRY: tuple[Setting, ...] = (
             "grids outside this range.", _band),
     Setting("grid_households_rural", "ONEMAP_GRID_HOUSEHOLDS_RURAL", "100-800",
             "Target households per grid in villages (wider: hamlets are far apart).", _band),
+    Setting("db_app_role", "ONEMAP_DB_APP_ROLE", "onemap_app",
+            "PostgreSQL role the web app acts as (SET ROLE): row-level security applies to "
+            "it, so a query without the request's scope returns no rows. Empty: the "
+            "connecting user (only for debugging).", lambda v: v),
+    Setting("session_idle_min", "ONEMAP_SESSION_IDLE_MIN", 30.0,
+            "Minutes without a request after which a signed-in session ends.", _positive),
+    Setting("session_max_hours", "ONEMAP_SESSION_MAX_HOURS", 12.0,
+            "Hours after signing in at which a session ends however active it is.", _positive),
+    Setting("password_max_age_days", "ONEMAP_PASSWORD_MAX_AGE_DAYS", 90,
+            "Days after which a password must be changed at the next sign-in.", int),
+    Setting("lockout_failures", "ONEMAP_LOCKOUT_FAILURES", 5,
+            "Failed sign-ins in a row that lock an account.", int),
+    Setting("lockout_min", "ONEMAP_LOCKOUT_MIN", 15.0,
+            "Minutes an account stays locked after too many failed sign-ins.", _positive),
+    Setting("login_rate", "ONEMAP_LOGIN_RATE", "20 per minute",
+            "Sign-in attempts allowed per client address (Flask-Limiter syntax)."),
+    Setting("audit_retention_days", "ONEMAP_AUDIT_RETENTION_DAYS", 180,
+            "Days the audit trail is kept; less than 180 is refused.", _retention),
+    Setting("tls_cert", "ONEMAP_TLS_CERT", "",
+            "Certificate file (PEM): with ONEMAP_TLS_KEY, `onemap serve` speaks HTTPS and "
+            "sends HSTS; session cookies are then Secure."),
+    Setting("tls_key", "ONEMAP_TLS_KEY", "", "Private key file (PEM) for ONEMAP_TLS_CERT."),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -195,6 +224,16 @@ class Settings:
     escalate_every_s: float = 60.0
     grid_households_urban: tuple[int, int] = (300, 500)
     grid_households_rural: tuple[int, int] = (100, 800)
+    db_app_role: str = "onemap_app"
+    session_idle_min: float = 30.0
+    session_max_hours: float = 12.0
+    password_max_age_days: int = 90
+    lockout_failures: int = 5
+    lockout_min: float = 15.0
+    login_rate: str = "20 per minute"
+    audit_retention_days: int = 180
+    tls_cert: str = ""
+    tls_key: str = ""
     config_file: Path | None = None
 
     @property

@@ -56,9 +56,16 @@ def test_database_name(settings: Settings) -> str:
 
 
 @lru_cache(maxsize=16)
-def get_engine(url: str) -> Engine:
-    """A pooled engine per URL, shared by the process (pre-ping survives server restarts)."""
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+def get_engine(url: str, role: str = "") -> Engine:
+    """A pooled engine per URL (and role), shared by the process (pre-ping survives server
+    restarts).  With ``role`` the engine acts as that database role and scopes every
+    transaction to the acting identity (:mod:`store.scope`)."""
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if role:
+        from store.scope import install
+
+        install(engine, role)
+    return engine
 
 
 def ensure_database(url: str, *, fresh: bool = False) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -32,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.catalog import SOURCES as CHANNELS
+from onemap.access import USER_ROLES
 
 SRID = 4326
 
@@ -246,6 +248,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unit_code: Mapped[str | None] = mapped_column(String(64))  # scope: None = everywhere
 
 
 class IncidentEvent(Base):
@@ -283,3 +286,96 @@ class UnitChange(Base):
     added_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     note: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict | None] = mapped_column(JSONB)
+
+
+# --- access (#15): accounts, sessions, personal tokens, the audit trail ----------------------
+
+_TS = DateTime(timezone=True)
+
+
+class AppUser(Base):
+    """A person's account: role and home unit (scope), argon2id hash, lockout, TOTP."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="ck_app_user_role"),
+        CheckConstraint("username ~ '^[a-z0-9][a-z0-9_.-]{1,63}$'",
+                        name="ck_app_user_username"),
+        Index("ux_app_user_username", "username", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str | None] = mapped_column(String(64))
+    department_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("department.id"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    password_hash: Mapped[str] = mapped_column(Text)
+    password_changed_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(_TS)
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    last_login_at: Mapped[datetime | None] = mapped_column(_TS)
+    created_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+
+
+class UserSession(Base):
+    """A signed-in session (server side); the cookie carries the signed session id."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (Index("ix_user_session_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("app_user.id"))
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+    second_factor_ok: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    ended_at: Mapped[datetime | None] = mapped_column(_TS)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class UserToken(Base):
+    """A personal API token (shown once, stored as SHA-256), scoped like its user."""
+
+    __tablename__ = "user_token"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("app_user.id"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(_TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class AuditLog(Base):
+    """The audit trail: append-only (triggers refuse UPDATE, DELETE, TRUNCATE), each row's
+    hash covers the previous row's (migration 0007)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint("result IN ('ok', 'denied', 'failed')", name="ck_audit_result"),
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(_TS, server_default=text("clock_timestamp()"))
+    actor: Mapped[str] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    object_type: Mapped[str | None] = mapped_column(Text)
+    object_id: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(8))
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from geo.policy import policy_from
-from onemap.access import WALL_OPERATOR, Actor
+from onemap.access import ANONYMOUS, Actor
 from onemap.context import Runtime
 from onemap.settings import Settings
 from store.engine import database_url, get_engine
@@ -18,9 +18,13 @@ from store.units import unit_cache
 
 
 def build_runtime(settings: Settings, *, engine: Engine | None = None,
-                  actor: Actor = WALL_OPERATOR) -> Runtime:
-    """Settings, the engine (of ``settings`` unless given), the unit cache, the intake policy
-    and the actor, in one object."""
-    engine = engine if engine is not None else get_engine(database_url(settings))
+                  actor: Actor = ANONYMOUS) -> Runtime:
+    """Settings, the engine, the unit cache, the intake policy and the actor, in one object.
+
+    Without ``engine``: the engine of ``settings`` acting as the application's database role
+    (``ONEMAP_DB_APP_ROLE``), so row-level security scopes every read to the actor
+    (:mod:`store.scope`).  The command line passes its own (owner) engine."""
+    engine = engine if engine is not None else get_engine(database_url(settings),
+                                                          settings.db_app_role)
     return Runtime(settings=settings, engine=engine, units=unit_cache(engine),
                    policy=policy_from(settings), actor=actor)

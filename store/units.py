@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from geo.assign import AssignmentEngine
+from onemap.access import SYSTEM
+from store import scope
 
 CHECK_EVERY_S = 10.0
 PLACES_EVERY_S = 30.0
@@ -103,7 +105,7 @@ class UnitCache:
         if not force and self._signature is not None and now - self._checked < \
                 self.check_every_s:
             return self._signature
-        with self._lock:
+        with self._lock, scope.acting(SYSTEM):  # aggregates of every unit, for every actor
             signature = tuple(units_signature(self.engine))
             self._checked = time.monotonic()
             if signature != self._signature:
@@ -124,7 +126,7 @@ class UnitCache:
         if tree is None:
             from store.wall import unit_tree
 
-            with self._lock:
+            with self._lock, scope.acting(SYSTEM):
                 if self._tree is None or self._signature != signature:
                     self._tree = UnitTree({u["id"]: u for u in unit_tree(self.engine)})
                 tree = self._tree
@@ -141,7 +143,7 @@ class UnitCache:
         cached = self._places
         if cached is not None and not force and now - self._places_checked < PLACES_EVERY_S:
             return cached
-        with self._lock:
+        with self._lock, scope.acting(SYSTEM):
             with self.engine.connect() as conn:
                 stamp = (self._signature, *places_stamp(conn))
                 if self._places is not None and not force and stamp == self._places.stamp:
@@ -156,13 +158,14 @@ class UnitCache:
             return fresh
 
 
-_caches: dict[str, UnitCache] = {}
+_caches: dict[tuple, UnitCache] = {}
 _caches_lock = threading.Lock()
 
 
 def unit_cache(engine: Engine) -> UnitCache:
     """The process's one cache for this database (shared by every runtime on it)."""
-    key = engine.url.render_as_string(hide_password=False)
+    key = (engine.url.render_as_string(hide_password=False),
+           getattr(engine, "_onemap_scoped", None))
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None or cache.engine is not engine:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # From the bottom up; a package may import only packages listed before it.
-LAYERS = ("onemap", "geo", "store", "intake", "loaders", "planning", "reports", "dashboard",
-          "cli")
+LAYERS = ("onemap", "geo", "store", "accounts", "intake", "loaders", "planning", "reports",
+          "dashboard", "cli")
 RANK = {name: i for i, name in enumerate(LAYERS)}
 SQL = re.compile(r"^\s*(WITH\s+\w+\s+AS|SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)",
                  re.MULTILINE)

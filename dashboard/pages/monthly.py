@@ -18,5 +18,5 @@ def layout(lang: str | None = None, **_: Any) -> list[Any]:
 
 
 #: What :func:`dashboard.pages.register` gives ``dash.register_page``.
-PAGE = dict(path="/monthly", name="monthly", title="OneMap 一张图 · 月度态势",
-              layout=layout)
+PAGE = dict(path="/monthly", name="monthly", action="monthly.view",
+            title="OneMap 一张图 · 月度态势", layout=layout)

@@ -19,5 +19,5 @@ def layout(lang: str | None = None, village: str | None = None, **_: Any) -> lis
 
 
 #: What :func:`dashboard.pages.register` gives ``dash.register_page``.
-PAGE = dict(path="/planner", name="planner", title="OneMap 一张图 · 网格规划",
-              layout=layout)
+PAGE = dict(path="/planner", name="planner", action="plan.view",
+            title="OneMap 一张图 · 网格规划", layout=layout)

@@ -33,4 +33,5 @@ def layout(lang: str | None = None, wall: str | None = None, tour: str | None = 
 
 
 #: What :func:`dashboard.pages.register` gives ``dash.register_page``.
-PAGE = dict(path="/", name="wall", title="OneMap 一张图", layout=layout)
+PAGE = dict(path="/", name="wall", action="wall.view", title="OneMap 一张图",
+            layout=layout)

@@ -9,10 +9,13 @@ from flask import Flask, Response, request
 from intake.http import native, open311, openapi
 from intake.http.common import (
     MAX_BODY_BYTES,
+    PUBLIC_READER,
     add_server_timing,
+    end_scope,
     error_response,
     json_response,
     start_timer,
+    use,
 )
 from intake.schema import ReportError
 from onemap.context import Runtime
@@ -37,6 +40,10 @@ def register(server: Flask, rt: Runtime) -> None:
     def _t0() -> None:
         if request.path.startswith(TIMED_PREFIXES):
             start_timer()
+        if request.path.startswith("/open311/") and request.method == "GET":
+            use(PUBLIC_READER)  # the public reads; a key, if sent, narrows or widens this
+
+    server.teardown_request(end_scope)
 
     @server.after_request
     def _timing(response: Response) -> Response:

@@ -13,10 +13,17 @@ from typing import Any
 from flask import Response, g, request
 from sqlalchemy.exc import OperationalError
 
+from accounts.audit import audit
+from accounts.service import token_actor
 from intake.schema import ReportError
 from onemap.access import Actor
 from onemap.context import Runtime
+from store import scope
 from store.api_keys import verify_key
+
+#: Who reads the public Open311 endpoints without a key: every case, never a contact or a
+#: private category (intake.open311 leaves those out), and may do nothing else.
+PUBLIC_READER = Actor(kind="public", id=0, name="public", role="public")
 
 MAX_SINGLE_BYTES = 256 * 1024  # one report: far more than 4,000 characters of text
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 10,000 reports
@@ -77,18 +84,51 @@ def presented_key() -> str | None:
     return None
 
 
+def caller(rt: Runtime, raw: str | None) -> Actor | None:
+    """The actor behind a channel's API key (``om_…``) or a person's token (``omu_…``), with
+    its scope; None when unknown, revoked or expired.  From here on the request's reads are
+    scoped to it (:mod:`store.scope`)."""
+    if not raw:
+        return None
+    if raw.startswith("omu_"):
+        actor = token_actor(rt, raw)
+    else:
+        found = verify_key(rt.engine, raw)
+        actor = found.actor if found else None
+    if actor is not None:
+        use(actor)
+    return actor
+
+
+def use(actor: Actor) -> None:
+    """Scope the rest of this request to ``actor`` (reset when the request ends)."""
+    token = scope.enter(actor)
+    if "onemap_scope_token" not in g:
+        g.onemap_scope_token = token
+    g.onemap_api_actor = actor
+
+
+def end_scope(_exc: Any = None) -> None:
+    token = g.pop("onemap_scope_token", None)
+    if token is not None:
+        scope.leave(token)
+
+
 def require_key(rt: Runtime) -> Actor:
-    """The actor of the request's API key, or a 401/403 saying what to send."""
+    """The actor of the request's API key or personal token, or a 401/403 saying what to
+    send (a refused key is audited)."""
     key = presented_key()
     if not key:
         raise ReportError("an API key is required: send it as 'X-API-Key: <key>' (ask the "
-                          "administrator for one: onemap apikey add)",
+                          "administrator for one: onemap apikey add, or onemap user token)",
                           [("X-API-Key", "is required")], status=401, code="unauthorized")
-    found = verify_key(rt.engine, key)
-    if found is None:
-        raise ReportError("this API key is not valid (unknown or revoked)",
+    actor = caller(rt, key)
+    if actor is None:
+        audit(rt, "request.denied", result="denied", address=request.remote_addr,
+              detail={"path": request.path, "reason": "unknown or revoked key"})
+        raise ReportError("this API key is not valid (unknown, revoked or expired)",
                           [("X-API-Key", "unknown or revoked")], status=403, code="forbidden")
-    return found.actor
+    return actor
 
 
 def api_route(fn: Callable[..., Response]) -> Callable[..., Response]:

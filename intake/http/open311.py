@@ -25,13 +25,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE
 from intake import open311 as o311
 from intake import service
-from intake.http.common import MAX_SINGLE_BYTES
+from intake.http.common import MAX_SINGLE_BYTES, caller
 from intake.open311 import Open311Error
 from intake.schema import ReportError, parse_report
 from onemap.access import Actor, can
 from onemap.context import Runtime
 from store import incidents as db_incidents
-from store.api_keys import verify_key
 
 PREFIX = "/open311/v2"
 
@@ -103,10 +102,10 @@ def _optional_key(rt: Runtime) -> Actor | None:
     raw = _presented_key()
     if not raw:
         return None
-    key = verify_key(rt.engine, raw)
+    key = caller(rt, raw)
     if key is None:
         raise Open311Error(403, "api_key: not valid (unknown or revoked); reading needs no key")
-    return key.actor
+    return key
 
 
 def _post_params() -> dict[str, Any]:
@@ -269,11 +268,10 @@ def blueprint(rt: Runtime) -> Blueprint:
             raise Open311Error(403, "api_key: is required to post a request (ask the "
                                "administrator for one)")
         db = engine_of()
-        found = verify_key(db, raw_key)
-        if found is None:
+        key = caller(rt, raw_key)
+        if key is None:
             raise Open311Error(403, "api_key: not valid (unknown or revoked); nothing was "
                                "stored")
-        key = found.actor
         address = None
         address_id = params.get("address_id")
         if address_id is not None and str(address_id).strip():
