@@ -12,7 +12,6 @@ from onemap import passwords
 from onemap.access import USER_ROLES, Actor
 from onemap.context import Runtime
 from store import users as db_users
-from store.db import rows
 
 SETUP = Actor(kind="system", id=0, name="setup", role="cli")
 #: The demo users' password (README): for demo data only, never on real data.
@@ -36,31 +35,16 @@ def ensure_admin(rt: Runtime, var_dir: str) -> str | None:
     return password
 
 
-def _units(rt: Runtime) -> dict[int, str]:
-    """A code per level, down one branch of the first county (the demo users' homes)."""
-    found = rows(rt.engine, """
-        WITH RECURSIVE chain AS (
-          (SELECT id, code, level FROM unit WHERE level = 0 AND valid_to IS NULL
-           ORDER BY code LIMIT 1)
-          UNION ALL
-          SELECT c.id, c.code, c.level FROM chain p
-          CROSS JOIN LATERAL (SELECT id, code, level FROM unit u
-                              WHERE u.parent_id = p.id AND u.valid_to IS NULL
-                              ORDER BY code LIMIT 1) c)
-        SELECT level, code FROM chain""")
-    return {r["level"]: r["code"] for r in found}
-
-
 def demo_users(rt: Runtime) -> list[dict[str, Any]]:
     """One user per role named ``demo_<role>`` (plus a town commander, ``demo_town``) with
     :data:`DEMO_PASSWORD`; skipped when they exist.  Returns what was created."""
     rt = rt.acting_as(SETUP)
-    units = _units(rt)
+    units = db_users.first_branch(rt.engine)
     if not units:
         return []
     county, town = units.get(0), units.get(1, units.get(0))
     grid = units[max(units)]
-    department = rows(rt.engine, "SELECT code FROM department ORDER BY code LIMIT 1")
+    department = db_users.department_codes(rt.engine)[:1]
     homes = {"admin": None, "auditor": None, "grid_worker": grid, "handler": town}
     made = []
     plan = [(f"demo_{role}", role, homes.get(role, county)) for role in USER_ROLES]
@@ -72,6 +56,6 @@ def demo_users(rt: Runtime) -> list[dict[str, Any]]:
             continue
         add_user(rt, username, role=role, password=DEMO_PASSWORD,
                  display_name=f"演示{role}", unit_code=unit,
-                 department=department[0]["code"] if role == "department" else None)
+                 department=department[0] if role == "department" else None)
         made.append({"username": username, "role": role, "unit": unit})
     return made

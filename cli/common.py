@@ -18,9 +18,13 @@ def open_runtime(settings: Settings, *, migrate: bool = False) -> Runtime:
     """Start the embedded cluster (if that is what we use), optionally migrate the schema to
     head, and build the runtime context with the shell's user as the actor."""
     from cli.bootstrap import prepare_database, start_server
+    from store.engine import database_url, get_engine
     from store.runtime import build_runtime
 
     start_server(settings)
-    engine = prepare_database(settings, demo=False) if migrate else None
+    # The owner's engine: the command line is the database's administrator (row-level
+    # security is for the web app's role).
+    engine = prepare_database(settings, demo=False) if migrate else get_engine(
+        database_url(settings))
     return build_runtime(settings, engine=engine,
                          actor=cli_actor(os.environ.get("USER") or "unknown"))

@@ -98,12 +98,21 @@ def page_action(path: str) -> str | None:
     return None
 
 
+#: Dash's own page router: renders the layout of the page at the posted pathname, so it
+#: needs that page's action.
+PAGES_CALLBACK = ".._pages_content.children..._pages_store.data.."
+
+
 def _callback_action(server: Flask) -> str | None:
     try:
         body = json.loads(request.get_data(cache=True) or b"{}")
     except (ValueError, UnicodeDecodeError):
         return None
     output = body.get("output") if isinstance(body, dict) else None
+    if output == PAGES_CALLBACK:
+        path = next((i.get("value") for i in body.get("inputs", [])
+                     if isinstance(i, dict) and i.get("property") == "pathname"), None)
+        return page_action(str(path or "/").rstrip("/") or "/") or SESSION
     return server.extensions.get(CALLBACK_ACTIONS, {}).get(output)
 
 

@@ -19,6 +19,7 @@ query is cheap — and so is the grid contiguity, per unit-set signature.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from collections import OrderedDict
@@ -265,7 +266,10 @@ def _parallel(db: Any, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if not isinstance(db, Engine) or len(calls) < 2:
         return {name: call() for name, call in calls.items()}
     with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_PARALLEL)) as pool:
-        futures = {name: pool.submit(call) for name, call in calls.items()}
+        # Each query runs in a copy of the caller's context: the acting user's scope
+        # (store.scope) goes with it to the worker thread.
+        futures = {name: pool.submit(contextvars.copy_context().run, call)
+                   for name, call in calls.items()}
         return {name: future.result() for name, future in futures.items()}
 
 

@@ -91,6 +91,26 @@ def department_id(db: Bindable, code: str) -> int | None:
     return found[0]["id"] if found else None
 
 
+def department_codes(db: Bindable) -> list[str]:
+    return [r["code"] for r in rows(db, "SELECT code FROM department ORDER BY code")]
+
+
+def first_branch(db: Bindable) -> dict[int, str]:
+    """A current unit code per level, down the first branch of the first top unit (homes for
+    demo users)."""
+    found = rows(db, """
+        WITH RECURSIVE chain AS (
+          (SELECT id, code, level FROM unit WHERE parent_id IS NULL AND valid_to IS NULL
+           ORDER BY code LIMIT 1)
+          UNION ALL
+          SELECT c.id, c.code, c.level FROM chain p
+          CROSS JOIN LATERAL (SELECT id, code, level FROM unit u
+                              WHERE u.parent_id = p.id AND u.valid_to IS NULL
+                              ORDER BY code LIMIT 1) c)
+        SELECT level, code FROM chain""")
+    return {r["level"]: r["code"] for r in found}
+
+
 # --- sessions ---------------------------------------------------------------------------
 
 def insert_session(conn: Connection, user_id: int, sid: str, csrf: str, address: str | None,

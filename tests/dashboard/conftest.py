@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from store import api_keys
-from tests.helpers import free_port, fresh_demo_database, sibling_database
+from tests.helpers import SERVED, free_port, fresh_demo_database, sibling_database
 
 
 def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
@@ -36,6 +36,7 @@ def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
             proc.kill()
             pytest.fail(f"the dashboard did not start:\n{proc.stdout.read()}")
         time.sleep(0.3)
+    SERVED[url] = db_url
     return proc, url
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.app import create_app
+from tests.helpers import client_as
 
 pytestmark = pytest.mark.db
 
@@ -24,7 +25,8 @@ def test_registry_is_served_as_json(settings, db_engine, db_url):
 
     app = create_app(settings.with_(database_url=db_url, escalate_every_s=0,
                                     level_names=("市辖区", "街道", "社区", "网格")))
-    body = app.server.test_client().get("/registry.json").get_json()
+    assert app.server.test_client().get("/registry.json").status_code == 401  # no session
+    body = client_as(app, "viewer").get("/registry.json").get_json()
     assert [lv["zh"] for lv in body["levels"]] == ["市辖区", "街道", "社区", "网格"]
     assert [m["key"] for m in body["measures"]] == [m.key for m in measures.MEASURES]
     per_1000 = next(m for m in body["measures"] if m["key"] == "per_1000_households")

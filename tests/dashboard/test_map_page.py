@@ -11,6 +11,15 @@ from urllib.parse import urlparse
 import pytest
 
 from store import repository
+from tests.helpers import page_as
+
+
+def _base(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
@@ -19,7 +28,7 @@ UNITS = "path.om-unit"
 
 
 def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = page_as(browser, _base(url), "commander")
     requests: list[str] = []
     failed: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -72,9 +81,7 @@ def test_unit_name_shows_on_hover(browser, served_url):
     page.close()
 
 
-def test_health_endpoint_reports_postgis(served_url):
+def test_health_endpoint_reports_status_only(served_url):
     with urllib.request.urlopen(served_url + "/api/health", timeout=5) as resp:
         body = json.loads(resp.read())
-    assert body["status"] == "ok"
-    assert body["units"] > 0
-    assert body["postgis"].startswith("3.")
+    assert body == {"status": "ok"}  # status only: nothing an outsider could learn from

@@ -4,7 +4,6 @@ year of incidents): the numbers on the page equal SQL written here, independentl
 from __future__ import annotations
 
 import re
-import urllib.request
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,6 +11,15 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.dashboard.test_wall_page import _shot
+from tests.helpers import opener_as, page_as
+
+
+def _base(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
@@ -46,7 +54,7 @@ def _digits(value: str) -> int:
 
 
 def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = page_as(browser, _base(url), "commander")
     page.errors = []
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -129,7 +137,7 @@ def test_monthly_in_english_and_export_links(browser, wall_url):
     page.wait_for_selector("#m-export-html", timeout=20_000)
     href = page.get_attribute("#m-export-html", "href")
     page.close()
-    with urllib.request.urlopen(wall_url + href, timeout=60) as resp:
+    with opener_as(wall_url, "leader").open(wall_url + href, timeout=60) as resp:
         body = resp.read().decode()
     assert "<html" in body.lower()
     assert not re.search(r"<script[^>]+src=\"https?://", body)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,15 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.dashboard.conftest import serve, stop
-from tests.helpers import fresh_demo_database, sibling_database
+from tests.helpers import fresh_demo_database, opener_as, page_as, sibling_database
+
+
+def _base(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
@@ -59,7 +66,7 @@ def target(planner_engine: Engine) -> dict:
 
 
 def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = page_as(browser, _base(url), "planner")
     page.errors = []
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -159,7 +166,7 @@ def test_split_preview_save_and_the_wall_shows_both(browser, planner_url, planne
     page.close()
 
     # The command wall draws both new grids (level "grids", drilled into the village).
-    wall = browser.new_page(viewport={"width": 1920, "height": 1080})
+    wall = page_as(browser, planner_url, "commander")
     wall.goto(planner_url + "/")
     wall.wait_for_selector("path.om-unit", timeout=30_000)
     ids = {r["code"]: r["id"] for r in current}
@@ -232,14 +239,16 @@ def test_time_travel_tab_answers_with_the_version_then(browser, planner_url, pla
 def test_export_shapefile_has_cpg_and_chinese_names(planner_url, target, planner_engine):
     code = _rows(planner_engine, "SELECT code FROM unit WHERE id = :i",
                  i=target["parent_id"])[0]["code"]
-    with urllib.request.urlopen(f"{planner_url}/planner/export?format=shp&within={code}",
+    with opener_as(planner_url, "planner").open(
+            f"{planner_url}/planner/export?format=shp&within={code}",
                                 timeout=30) as resp:
         archive = zipfile.ZipFile(io.BytesIO(resp.read()))
     names = archive.namelist()
     assert any(n.endswith(".cpg") for n in names) and any(n.endswith(".shp") for n in names)
     cpg = next(n for n in names if n.endswith(".cpg"))
     assert archive.read(cpg).decode().strip().upper().replace("-", "") == "UTF8"
-    with urllib.request.urlopen(f"{planner_url}/planner/export?format=geojson&within={code}",
+    with opener_as(planner_url, "planner").open(
+            f"{planner_url}/planner/export?format=geojson&within={code}",
                                 timeout=30) as resp:
         layer = json.loads(resp.read())
     assert layer["features"] and all("code" in f["properties"] for f in layer["features"])
@@ -272,7 +281,7 @@ def test_history_lists_the_split_and_compares_side_by_side(browser, planner_url,
 def test_suggested_split_can_be_edited_before_saving(browser, planner_url, planner_engine):
     """The out-of-band list opens a grid; a suggested split into three is then changed (two of
     its parts merged) and saved as one version change."""
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = page_as(browser, planner_url, "planner")
     page.goto(planner_url + "/planner")
     page.wait_for_selector(GRIDS, timeout=30_000)
     page.click("text=户数超标")
@@ -317,7 +326,8 @@ def test_an_edited_export_dropped_on_the_page_is_previewed_and_saved(
     else, drop the file on the page: one changed grid, checks pass, saving makes version+1."""
     code = _rows(planner_engine, "SELECT code FROM unit WHERE id = :i",
                  i=target["parent_id"])[0]["code"]
-    with urllib.request.urlopen(f"{planner_url}/planner/export?format=geojson&within={code}",
+    with opener_as(planner_url, "planner").open(
+            f"{planner_url}/planner/export?format=geojson&within={code}",
                                 timeout=30) as resp:
         layer = json.loads(resp.read())
     feature = layer["features"][0]

@@ -18,6 +18,16 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import text
 
+from tests.helpers import page_as
+
+
+def _base(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
@@ -25,7 +35,8 @@ UNITS = "path.om-unit"
 
 
 def _open(browser, url: str, width: int = 1920, height: int = 1080):
-    page = browser.new_page(viewport={"width": width, "height": height})
+    page = page_as(browser, _base(url), "commander",
+                   viewport={"width": width, "height": height})
     page.errors, page.outside, page.failed = [], [], []
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))

@@ -13,6 +13,7 @@ from dashboard import wall_routes
 from dashboard.app import create_app
 from geo.crs import wgs84_to_gcj02
 from geo.workflow import OPEN_STATES
+from tests.helpers import client_as
 
 pytestmark = pytest.mark.db
 
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.db
 @pytest.fixture(scope="module")
 def client(settings, wall_engine, wall_db_url):
     app = create_app(settings.with_(database_url=wall_db_url, escalate_every_s=0))
-    return app.server.test_client()
+    return client_as(app, "commander")
 
 
 @pytest.fixture(scope="module")
 def gcj_client(settings, wall_engine, wall_db_url):
     app = create_app(settings.with_(database_url=wall_db_url, escalate_every_s=0,
                                     basemap_datum="gcj02"))
-    return app.server.test_client()
+    return client_as(app, "commander")
 
 
 @pytest.fixture(scope="module")

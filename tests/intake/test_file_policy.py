@@ -15,7 +15,7 @@ from intake import service
 from intake.schema import parse_report
 from loaders.importers import core
 from loaders.importers.options import LoadOptions
-from onemap.access import WALL_OPERATOR
+from onemap.access import cli_actor
 from onemap.settings import Settings
 from store import bulk
 from store.runtime import build_runtime
@@ -68,7 +68,7 @@ def test_file_and_api_give_the_same_due_times_with_working_days(engine, settings
         report = parse_report({"source": "hotline_12345", "external_id": f"API-DUE-{i}",
                                "category": code, "description": "对照：同一报告经接口提交",
                                "location": {"lon": lon, "lat": lat}})
-        service.submit(rt.acting_as(WALL_OPERATOR), report, received_at=received)
+        service.submit(rt.acting_as(cli_actor("test")), report, received_at=received)
         api_ids.append(f"API-DUE-{i}")
         rows.append({"工单编号": f"FILE-DUE-{i}", "受理时间": when, "诉求内容": "对照：文件导入",
                      "事件类型": zh, "经度": lon, "纬度": lat})
@@ -91,7 +91,7 @@ def test_a_near_duplicate_in_a_file_is_marked_like_one_sent_to_the_api(engine, s
     if fetch == "one scan":
         monkeypatch.setattr(bulk, "SMALL_LOAD", 0)
     tag = "S" if fetch == "one scan" else ""
-    rt = build_runtime(_settings(settings, engine), engine=engine)
+    rt = build_runtime(_settings(settings, engine), engine=engine, actor=cli_actor("test"))
     lon, lat = 97.065, 40.275
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=TZ) + pd.Timedelta(days=10 if tag else 0)
 

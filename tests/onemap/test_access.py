@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from onemap.access import SYSTEM, WALL_OPERATOR, Actor, can, cli_actor
+from onemap.access import SYSTEM, Actor, can, cli_actor
+
+COMMAND = Actor(kind="user", id=1, name="指挥中心", role="commander", username="cmd")
 
 REPORTER = Actor(kind="apikey", id=7, name="12345热线", role="reporter",
                  source="hotline_12345", prefix="abcd1234")
@@ -20,23 +22,23 @@ def test_a_reporter_key_acts_only_for_its_own_channel() -> None:
 
 
 def test_operators_and_the_system_act_anywhere_but_nobody_unknown_does() -> None:
-    for actor in (WALL_OPERATOR, cli_actor("root")):
+    for actor in (COMMAND, cli_actor("root")):
         assert can(actor, "incident.act", {"source": "grid_app"})
         assert can(actor, "incident.read_private")
         assert can(actor, "incident.submit", "citizen_app")
     assert can(SYSTEM, "incident.escalate")
-    assert not can(WALL_OPERATOR, "incident.escalate")
+    assert not can(COMMAND, "incident.escalate")
     assert not can(None, "incident.read")
     assert not can(Actor(kind="apikey", id=1, name="x", role="nobody"), "incident.read")
 
 
 def test_a_scoped_actor_sees_only_cases_in_its_units() -> None:
-    town = Actor(kind="user", id=3, name="镇综治中心", role="operator", units=frozenset({11}))
+    town = Actor(kind="user", id=3, name="镇综治中心", role="commander", units=frozenset({11}))
     assert can(town, "incident.act", {"source": "grid_app", "unit_ids": {1: 11, 3: 501}})
     assert not can(town, "incident.act", {"source": "grid_app", "unit_ids": {1: 12}})
 
 
 def test_labels_name_the_actor_in_the_audit_trail() -> None:
     assert REPORTER.label == "key:abcd1234"
-    assert WALL_OPERATOR.label == "wall"
+    assert COMMAND.label == "user:cmd"
     assert cli_actor("root").label == "cli:root"
