@@ -36,6 +36,7 @@ import shapely  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from geo import planning as gp  # noqa: E402
+from onemap.access import cli_actor  # noqa: E402
 from onemap.settings import load_settings  # noqa: E402
 from planning import service as planning_service  # noqa: E402
 from store import planning as sp  # noqa: E402
@@ -142,8 +143,9 @@ def save_ms(engine, proposal: gp.Proposal) -> float:
     with engine.connect() as conn:
         outer = conn.begin()
         start = time.perf_counter()
-        planning_service.save(build_runtime(load_settings(), engine=conn.engine), proposal,
-                              actor="bench", note="bench/planner (rolled back)", db=conn)
+        rt = build_runtime(load_settings(), engine=conn.engine, actor=cli_actor("bench"))
+        planning_service.save(rt, proposal, actor="bench", note="bench/planner (rolled back)",
+                              db=conn)
         elapsed = _ms(start)
         outer.rollback()
     return elapsed

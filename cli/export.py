@@ -18,17 +18,23 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
     Exit status: 0 written; 2 refused (a month without incidents, a bad month or level, an
     unknown --within code) or the browser failed — with the reason on stderr."""
+    import dataclasses
+
+    from accounts.audit import audit
     from reports import export as ex
     from reports import monthly as rm
 
-    report, scope_name = rm.build_for(open_runtime(settings).engine, settings,
-                                      month=args.month, level=args.level,
+    rt = open_runtime(settings)
+    report, scope_name = rm.build_for(rt.engine, settings, month=args.month, level=args.level,
                                       within_code=args.within)
+    report = dataclasses.replace(report, exported_by=rt.actor.label)
     level = report.level
     out = args.out or (settings.var_path / "exports"
                        / f"monthly-{report.month}-{rm.LEVEL_EN[level]}.{args.format}")
     path = ex.export(report, args.format, out, settings, measure=args.measure,
                      scope_name=scope_name)
+    audit(rt, "export.write", object_type="monthly", object_id=str(path),
+          detail={"within": args.within, "format": args.format})
     _say(f"{report.title_zh}: wrote {path}")
     return 0
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, g, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -367,6 +367,14 @@ class UnitLayers:
         """Leaflet ``[[south, west], [north, east]]`` in the display datum; None if unknown."""
         return self.snapshot().leaflet_bounds(None if unit_id is None else int(unit_id))
 
+    def bounds_of(self, unit_ids: Iterable[int]) -> list[list[float]] | None:
+        """The box around several units (an actor's home units); None if none is known."""
+        boxes = [b for b in (self.bounds(u) for u in unit_ids) if b]
+        if not boxes:
+            return None
+        return [[min(b[0][0] for b in boxes), min(b[0][1] for b in boxes)],
+                [max(b[1][0] for b in boxes), max(b[1][1] for b in boxes)]]
+
     def geojson(self, level: int | None = None, parent: int | None = None,
                 ids: Iterable[int] | None = None, zoom: float | None = None) -> str:
         """FeatureCollection text of the matching units at ``zoom``'s band (None: original)."""
@@ -506,6 +514,14 @@ def register(server: Flask, rt: Runtime) -> None:
     def _bad(exc: _BadParam) -> Response:
         return _json({"error": exc.message}, exc.status)
 
+    def visible() -> frozenset[int] | None:
+        """The units the request's actor may see (None: every unit).  The guard
+        (:mod:`dashboard.guard`) lets no request reach these routes without an actor."""
+        actor = g.get("onemap_actor")
+        if actor is None or actor.units is None:
+            return None
+        return frozenset(rt.acting_as(actor).units.tree().units)
+
     @bp.get("/wall/units.geojson")
     def units_geojson() -> Response:
         level = _level_param()
@@ -514,6 +530,12 @@ def register(server: Flask, rt: Runtime) -> None:
         zoom = _zoom_param()
         lay = cache()
         snap = snapshot(lay)
+        allowed = visible()
+        if allowed is not None:
+            if parent is not None and parent not in allowed:
+                raise _BadParam(404, f"参数 parent 无此单元 / parameter 'parent': no current "
+                                     f"unit with id {parent}")
+            ids = tuple(sorted(allowed if ids is None else set(ids) & allowed))
         if level is not None and level not in snap.level_set:
             known = ", ".join(str(v) for v in sorted(snap.level_set)) or "none"
             raise _BadParam(400, f"参数 level 无此层级 / parameter 'level': no current units "
@@ -525,7 +547,7 @@ def register(server: Flask, rt: Runtime) -> None:
         query = (level, parent, ids, band)
         base = hashlib.sha1(repr((snap.token, query)).encode()).hexdigest()[:24]
         gz = _wants_gzip()
-        headers = {"Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding",
+        headers = {"Cache-Control": "private, max-age=60", "Vary": "Accept-Encoding, Cookie",
                    "ETag": f'"{base}-gz"' if gz else f'"{base}"'}
         if _etag_matches(base):
             return Response(status=304, headers=headers)
@@ -549,6 +571,15 @@ def register(server: Flask, rt: Runtime) -> None:
     def units_bounds() -> Response:
         unit_id = _int_param("id")
         snap = snapshot(cache())
+        allowed = visible()
+        if allowed is not None and unit_id is not None and unit_id not in allowed:
+            return _json({"error": f"参数 id 无此单元 / parameter 'id': no current unit with "
+                                   f"id {unit_id}"}, 404)
+        if allowed is not None and unit_id is None:
+            box = cache().bounds_of(allowed)
+            if box is None:
+                return _json({"error": "尚无单元 / there are no current units"}, 404)
+            return _json({"bounds": box, "datum": snap.datum})
         bounds = snap.leaflet_bounds(unit_id)
         if bounds is None:
             if unit_id is None:

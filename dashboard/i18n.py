@@ -17,6 +17,7 @@ TEXT: dict[str, dict[str, str]] = {
     "tiles_down": {"zh": "底图瓦片无法加载，已切换为纯色背景，地图其余功能正常。",
                    "en": "Basemap tiles cannot be loaded; plain background, the map still works."},
     "lang_switch": {"zh": "English", "en": "中文"},
+    "logout": {"zh": "退出", "en": "Sign out"},
     "wall_on": {"zh": "大屏模式", "en": "Wall mode"},
     "wall_off": {"zh": "退出大屏", "en": "Leave wall mode"},
     "fullscreen": {"zh": "全屏", "en": "Full screen"},

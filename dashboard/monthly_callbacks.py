@@ -7,6 +7,7 @@ so a leader sees the same numbers everywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tempfile
@@ -25,6 +26,7 @@ from dash.exceptions import PreventUpdate
 from flask import Flask, Response, jsonify, request, send_file
 from sqlalchemy import Engine
 
+from accounts.audit import audit
 from dashboard import geodata
 from dashboard import monthly_view as mv
 from dashboard.callbacks import (
@@ -33,6 +35,7 @@ from dashboard.callbacks import (
     basemap_datum,
     engine,
     local_tz,
+    runtime,
 )
 from dashboard.i18n import t
 from dashboard.monthly import EMPTY, KPIS
@@ -62,8 +65,11 @@ class ReportCache:
         self.size = size
 
     def get(self, engine: Engine, settings: Settings, month: str, level: int) -> Any:
+        """The report of ``month`` at ``level`` as the acting user sees it: a user with a
+        home unit gets the report within that unit."""
         from reports import monthly as report_module
 
+        within = _actor_within()
         stamp = db_incidents.last_change(engine)
         # One report per scope: a town user's report holds only the town's cases.
         key = (month, int(level), unit_cache(engine).signature(), stamp,
@@ -79,7 +85,7 @@ class ReportCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            report = report_module.build(engine, month, int(level), settings)
+            report = report_module.build(engine, month, int(level), settings, within=within)
             with self._lock:
                 self._items[key] = report
                 self._building.pop(key, None)
@@ -89,6 +95,19 @@ class ReportCache:
 
 
 REPORTS = ReportCache()
+
+
+def _actor_within() -> tuple[int, int] | None:
+    """(level, id) of the acting user's home unit; None for users who see everything."""
+    rt = runtime()
+    if rt.actor.units is None:
+        return None
+    tree = rt.units.tree()
+    tops = tree.tops()
+    if not tops:
+        return (0, -1)  # a home unit that no longer exists: an empty report
+    top = tops[0]
+    return (tree.units[top]["level"], top)
 
 
 def _finite(value: Any) -> float | None:
@@ -311,7 +330,7 @@ def register_routes(server: Flask, rt: Runtime) -> None:
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
         # Shapes depend on the boundaries only: a report rebuilt for a new incident reuses them.
-        key = (month, level, rt.units.signature())
+        key = (month, level, rt.units.signature(), _actor_within())
         with lock:
             body = shapes.get(key)
         if body is None:
@@ -332,13 +351,19 @@ def register_routes(server: Flask, rt: Runtime) -> None:
             if fmt not in ("html", "png", "pdf"):
                 raise OneMapError("format must be html, png or pdf")
             engine = rt.engine
-            report = REPORTS.get(engine, settings, month, level)
+            actor_rt = runtime()
+            report = dataclasses.replace(REPORTS.get(engine, settings, month, level),
+                                         exported_by=f"{actor_rt.actor.name}"
+                                                     f"（{actor_rt.actor.label}）")
             with tempfile.TemporaryDirectory(prefix="onemap-monthly-") as tmp:
                 path = Path(tmp) / f"monthly-{month}-{mv.LEVEL_KEYS[level]}.{fmt}"
                 getattr(export, f"to_{fmt}")(report, path, settings)
                 data = io.BytesIO(path.read_bytes())
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
+        audit(actor_rt, "export.download", object_type="monthly",
+              object_id=f"{month}/{mv.LEVEL_KEYS[level]}.{fmt}",
+              detail={"within": _actor_within()})
         mimetype = {"html": "text/html", "png": "image/png", "pdf": "application/pdf"}[fmt]
         return send_file(data, mimetype=mimetype, as_attachment=True, download_name=path.name)
 

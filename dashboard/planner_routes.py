@@ -10,6 +10,8 @@ from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_file
 
+from accounts.audit import audit
+from dashboard.callbacks import runtime
 from onemap.context import Runtime
 from onemap.errors import OneMapError
 
@@ -27,6 +29,15 @@ def register(server: Flask, rt: Runtime) -> None:
         within = request.args.get("within") or None
         if fmt not in SUFFIX:
             return jsonify(error=f"format must be one of {', '.join(SUFFIX)}"), 400
+        actor_rt = runtime()
+        if actor_rt.actor.units is not None:  # a planner exports within their own units
+            tree = actor_rt.units.tree()
+            codes = {u["code"] for u in tree.units.values()}
+            if within is None:
+                tops = tree.tops()
+                within = tree.units[tops[0]]["code"] if tops else "-"
+            if within not in codes:
+                return jsonify(error=f"no unit with code {within!r}"), 404
         name = f"grids-{within or 'all'}"
         with tempfile.TemporaryDirectory(prefix="onemap-export-") as tmp:
             target = Path(tmp) / f"{name}{'.shp' if fmt == 'shp' else SUFFIX[fmt]}"
@@ -43,5 +54,7 @@ def register(server: Flask, rt: Runtime) -> None:
             else:
                 buffer.write(files[0].read_bytes())
         buffer.seek(0)
+        audit(actor_rt, "export.download", object_type="grids", object_id=within or "all",
+              detail={"format": fmt})
         return send_file(buffer, mimetype=MIMETYPE[fmt], as_attachment=True,
                          download_name=f"{name}{SUFFIX[fmt]}")

@@ -37,12 +37,12 @@ def _control(label: str, child: Any) -> html.Div:
     return html.Div(className="om-control", children=[html.Label(label), child])
 
 
-def controls(settings: Settings, lang: str) -> html.Div:
+def controls(settings: Settings, lang: str, level: int = DEFAULT_LEVEL) -> html.Div:
     """The left panel: level, measure, time window, filters, layers (hidden in wall mode)."""
     categories = {c.code: (c.zh, c.en) for c in CATEGORIES}
     return html.Div(id="controls", className="om-panel om-controls", children=[
         _control(t("level", lang), dcc.RadioItems(
-            id="level", value=DEFAULT_LEVEL, className="om-radio",
+            id="level", value=level, className="om-radio",
             options=[{"label": level_name(lv, lang, settings.level_names), "value": lv}
                      for lv in LEVELS])),
         _control(t("measure", lang), dcc.RadioItems(
@@ -129,9 +129,11 @@ def the_map(settings: Settings, bounds: list[list[float]]) -> dl.Map:
 
 
 def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool,
-         tour_s: float | None) -> list[Any]:
+         tour_s: float | None, level: int = DEFAULT_LEVEL,
+         links: tuple[str, ...] = ("monthly", "planner")) -> list[Any]:
     """The whole wall for ``lang``; ``wall`` hides the controls and enlarges everything;
-    ``tour_s`` seconds per town for the auto tour (None: no tour)."""
+    ``tour_s`` seconds per town for the auto tour (None: no tour); ``level`` the level it
+    opens at (a town or grid user's own level); ``links`` the other pages the user may open."""
     other = "en" if lang == "zh" else "zh"
     query = "&wall=1" if wall else ""
     header = html.Div(className="om-header", children=[
@@ -143,10 +145,11 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
                    className="om-button",
                    href=f"?lang={lang}" if wall else f"?lang={lang}&wall=1&tour=1"),
             html.Button(t("fullscreen", lang), id="fullscreen", className="om-button"),
-            html.A(t("m_to_monthly", lang), href=f"/monthly?lang={lang}", id="to-monthly",
-                   className="om-button"),
-            html.A(t("p_to_planner", lang), href=f"/planner?lang={lang}", id="to-planner",
-                   className="om-button"),
+            *([html.A(t("m_to_monthly", lang), href=f"/monthly?lang={lang}", id="to-monthly",
+                      className="om-button")] if "monthly" in links else []),
+            *([html.A(t("p_to_planner", lang), href=f"/planner?lang={lang}", id="to-planner",
+                      className="om-button")] if "planner" in links else []),
+            html.A(t("logout", lang), href="/logout", id="logout", className="om-button"),
             html.A(t("lang_switch", lang), href=f"?lang={other}{query}", className="om-lang",
                    id="lang-switch"),
         ]),
@@ -156,7 +159,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
         html.Div(t("tiles_down", lang), className="om-notice", id="tiles-notice",
                  style={"display": "none"})]
     body = html.Div(className="om-body", children=[
-        controls(settings, lang),
+        controls(settings, lang, level),
         html.Div(className="om-map-wrap", children=[
             the_map(settings, bounds),
             html.Div(id="legend", className="om-legend"),
@@ -166,7 +169,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
         side_panel(lang),
     ])
     stores = [
-        dcc.Store(id="view", data=View().to_store()),
+        dcc.Store(id="view", data=View(level=level).to_store()),
         dcc.Store(id="scope", data={"parent": None}),
         dcc.Store(id="lang", data=lang),
         dcc.Store(id="watermark"),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import Connection
 
+from accounts.audit import audit
 from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
 from geo.deadlines import DeadlineRules
@@ -240,6 +241,8 @@ def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
                               code="not_found")
         if not can(key, "incident.act", row):
             if action.action not in REPORTER_ACTIONS or not can(key, "incident.rate", row):
+                audit(rt, "incident.act", object_type="incident", object_id=incident_id,
+                      result="denied", detail={"action": action.action})
                 raise ReportError(
                     f"a {key.source} reporter key may only rate its own channel's cases; "
                     f"{action.action!r} needs an operator key", status=403, code="forbidden")
@@ -281,6 +284,8 @@ def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
         db_incidents.update_incident(conn, incident_id, values)
         db_incidents.append_event(conn, incident_id, action.actor or key.name, s.action,
                                   s.from_status, s.to_status, note, at=now)
+        audit(rt, "incident.act", object_type="incident", object_id=incident_id, conn=conn,
+              detail={"action": s.action, "from": s.from_status, "to": s.to_status})
         return db_incidents.get_incident(conn, incident_id)
 
 

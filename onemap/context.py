@@ -32,5 +32,8 @@ class Runtime:
     address: str | None = None  # where the actor's request came from (the audit trail's)
 
     def acting_as(self, actor: Actor, address: str | None = None) -> Runtime:
-        return replace(self, actor=actor, address=address if address is not None
-                       else self.address)
+        """The same context for ``actor``: its unit cache shows the actor's units only (when
+        the cache can scope itself, ``for_actor``)."""
+        units = self.units.for_actor(actor) if hasattr(self.units, "for_actor") else self.units
+        return replace(self, actor=actor, units=units,
+                       address=address if address is not None else self.address)

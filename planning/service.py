@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from accounts.audit import audit
 from geo.planning import KINDS, Proposal, band_for, impact, validate
 from geo.planning import assign as assign_points
 from geo.planning import successors as gp_successors
 from loaders.importers.options import LoadError
 from loaders.planner_files import proposals_from_layer, read_layer
+from onemap.access import can
 from onemap.context import Runtime
 from onemap.settings import Settings
 from store import planning as sp
@@ -70,13 +72,25 @@ def save(rt: Runtime, proposal: Proposal, *, actor: str, effective: datetime | N
                            f"{proposal.kind!r}; expected one of {', '.join(KINDS)}")
     if not proposal.removed and not proposal.added:
         raise sp.PlanError("提案没有任何改动 / the proposal changes nothing")
+    # The parent must be one of the actor's units (the scoped tree holds only those).
+    if not can(rt.actor, "plan.save") or proposal.parent_id not in rt.units.tree().units:
+        audit(rt, "plan.save", object_type="unit", object_id=proposal.parent_id,
+              result="denied")
+        raise sp.PlanError("无权调整该单元的网格 / you may not redraw the grids of this unit")
+    detail = {"kind": proposal.kind, "removed": list(proposal.removed),
+              "added": [u.code for u in proposal.added], "note": note or proposal.note}
     if db is None or isinstance(db, Engine):
         with (db or rt.engine).begin() as conn:
             result = _save(conn, proposal, actor=actor, effective=effective, note=note)
+            audit(rt, "plan.save", object_type="unit", object_id=proposal.parent_id,
+                  conn=conn, detail=detail)
         rt.units.changed()
         return result
     with db.begin_nested():
-        return _save(db, proposal, actor=actor, effective=effective, note=note)
+        result = _save(db, proposal, actor=actor, effective=effective, note=note)
+        audit(rt, "plan.save", object_type="unit", object_id=proposal.parent_id, conn=db,
+              detail=detail)
+        return result
 
 
 def _save(conn: Connection, proposal: Proposal, *, actor: str, effective: datetime | None,

@@ -348,8 +348,9 @@ def map_page(report: MonthlyReport, settings: Settings | None = None, *,
     root.html.add_child(Element(_legend_panel(report, measure, breaks)), name="om_legend")
     if panels:
         generated = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        who = f"导出人 {_e(report.exported_by)} · " if report.exported_by else ""
         root.html.add_child(Element(
-            f'<div class="om-panel om-foot">OneMap 一张图 · 生成于 {generated} · '
+            f'<div class="om-panel om-foot">OneMap 一张图 · {who}生成于 {generated} · '
             f"地图离线可用（Leaflet {LEAFLET_VERSION} 已内嵌）</div>"), name="om_foot")
     page = root.render()
     allowed = _tile_prefix(settings)
@@ -515,11 +516,13 @@ def pdf_page(report: MonthlyReport, map_png: bytes, *, scope_name: str | None = 
     start = report.period_start.strftime("%Y-%m-%d")
     end = (report.period_end - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     generated = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    who = f"导出人 {_e(report.exported_by)} · " if report.exported_by else ""
     return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>{_e(report.title_zh)}</title><style>{_PDF_CSS % {"font": FONT_STACK}}</style></head>
 <body><div class="page">
 <header><h1>{_e(report.title_zh)}</h1>
-<span>{_e(where)}{start} 至 {end} · 按{_e(report.level_name_zh)}统计 · 生成于 {generated}</span>
+<span>{_e(where)}{start} 至 {end} · 按{_e(report.level_name_zh)}统计 · {who}生成于 {generated}
+</span>
 </header>
 <div class="body">
  <div class="left">

@@ -38,9 +38,11 @@ from sqlalchemy import Engine
 from geo import levels as lv
 from geo import months
 from geo.levels import GRID, TOWN, VILLAGE
+from onemap.access import db_scope
 from onemap.errors import OneMapError
 from onemap.settings import Settings
 from reports import narrative
+from store import scope
 from store.measures import Period
 
 LEVELS: dict[str, int] = {level.key: level.depth for level in lv.LEVELS}
@@ -77,6 +79,7 @@ class MonthlyReport:
     top_categories: list[tuple[str, int]]
     narrative: list[str] = field(default_factory=list)
     timezone: str = "Asia/Shanghai"
+    exported_by: str | None = None  # who exports it (the footer names them and the time)
 
     @property
     def month_zh(self) -> str:
@@ -233,7 +236,10 @@ def _past_hot(db: Any, months: list[str], received: dict[str, int], tz: str, sig
     """Hot flags of previous months, cached while a month's incident count (from the trend)
     and the unit table stay the same — past months rarely change, and recomputing them was
     most of a report's time."""
-    key_within = None if within is None else tuple(map(int, within))
+    # The acting user's scope is part of the key: the counts are of the cases they may see.
+    key_within = (None if within is None else tuple(map(int, within)),
+                  tuple(sorted(db_scope(scope.current()).items())))
+
     def one(m: str) -> pd.Series:
         if m not in received:  # no count to validate a cached value with
             return _hot_by_code(db, m, tz, sig, within)

@@ -63,6 +63,23 @@ class UnitTree:
         return sorted((i for i, u in self.units.items() if u["level"] == 1),
                       key=lambda i: self.units[i]["code"])
 
+    def within(self, homes: frozenset[int]) -> UnitTree:
+        """The part of the tree an actor with home units ``homes`` may see: each home unit
+        that is current and everything below it (the roots of the result are the homes)."""
+        children: dict[int | None, list[int]] = {}
+        for i, u in self.units.items():
+            children.setdefault(u["parent_id"], []).append(i)
+        keep: set[int] = set()
+        stack = [h for h in homes if h in self.units]
+        while stack:
+            uid = stack.pop()
+            if uid in keep:
+                continue
+            keep.add(uid)
+            stack.extend(children.get(uid, ()))
+        return UnitTree({i: ({**u, "parent_id": None} if u["parent_id"] not in keep else u)
+                         for i, u in self.units.items() if i in keep})
+
 
 @dataclass
 class Places:
@@ -95,6 +112,11 @@ class UnitCache:
         self._tree: UnitTree | None = None
         self._places: Places | None = None
         self._places_checked = -1e9
+        self._scoped: dict[tuple, UnitTree] = {}
+
+    def for_actor(self, actor: Any) -> ScopedUnits:
+        """This cache as ``actor`` sees it (:class:`ScopedUnits`)."""
+        return ScopedUnits(self, getattr(actor, "units", None))
 
     # -- the signal ---------------------------------------------------------------------
     def signature(self, *, force: bool = False) -> tuple:
@@ -158,6 +180,42 @@ class UnitCache:
             return fresh
 
 
+class ScopedUnits:
+    """The unit cache as one actor sees it: :meth:`tree` holds only the actor's units (its
+    home units and below); placing reports (:meth:`places`) and the change signal are the
+    shared cache's.  ``Runtime.acting_as`` hands this out, so every page reading
+    ``runtime().units.tree()`` is scoped without asking."""
+
+    def __init__(self, base: UnitCache, homes: frozenset[int] | None) -> None:
+        self.base, self.homes = base, homes
+        self.engine = base.engine
+
+    def signature(self, *, force: bool = False) -> tuple:
+        return self.base.signature(force=force)
+
+    def changed(self) -> None:
+        self.base.changed()
+
+    def places(self, *, force: bool = False) -> Places:
+        return self.base.places(force=force)
+
+    def tree(self) -> UnitTree:
+        tree = self.base.tree()
+        if self.homes is None:
+            return tree
+        key = (id(tree), self.homes)
+        with self.base._lock:
+            hit = self.base._scoped.get(key)
+            if hit is None:
+                if len(self.base._scoped) > 256:
+                    self.base._scoped.clear()
+                hit = self.base._scoped[key] = tree.within(self.homes)
+        return hit
+
+    def for_actor(self, actor: Any) -> ScopedUnits:
+        return self.base.for_actor(actor)
+
+
 _caches: dict[tuple, UnitCache] = {}
 _caches_lock = threading.Lock()
 
@@ -180,3 +238,4 @@ def forget_all() -> None:
             cache._signature = None
             cache._tree = None
             cache._places = None
+            cache._scoped.clear()

@@ -28,8 +28,9 @@ def bounds_or_empty(lang: str) -> tuple[Any, list[Any] | None]:
     header = html.Div(className="om-header", children=[
         html.Div(t("title", lang), className="om-title")])
     try:
-        rt.units.tree()
-        bounds = geodata.layers(rt.engine, rt.settings).bounds()
+        tree = rt.units.tree()  # the actor's units only
+        lay = geodata.layers(rt.engine, rt.settings)
+        bounds = lay.bounds() if rt.actor.units is None else lay.bounds_of(tree.tops())
     except OperationalError:
         return None, [header, html.Div(t("db_down", lang), className="om-empty",
                                        id="empty-state")]

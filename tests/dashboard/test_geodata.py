@@ -268,7 +268,7 @@ def test_bounds(client, gd_engine: Engine) -> None:
 def test_etag_and_304(client) -> None:
     first = client.get(f"{URL}?level=3&z=9")
     assert first.status_code == 200
-    assert first.headers["Cache-Control"] == "public, max-age=60"
+    assert first.headers["Cache-Control"] == "private, max-age=60"  # per user: scoped
     etag = first.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"')
     again = client.get(f"{URL}?level=3&z=9", headers={"If-None-Match": etag})

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 
 from loaders import planner_files as pf
 from loaders.sample import ORIGIN
+from onemap.access import cli_actor
 from onemap.settings import Settings
 from planning import service as planning
 from store.runtime import build_runtime
@@ -374,4 +375,4 @@ def test_local_time_is_a_local_day() -> None:
 
 def _rt(engine):
     """The runtime context the planning service works in (default settings, this database)."""
-    return build_runtime(Settings(), engine=engine)
+    return build_runtime(Settings(), engine=engine, actor=cli_actor("test"))

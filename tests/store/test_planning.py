@@ -630,4 +630,7 @@ def save_plan(db, proposal, **kw):
     from store.runtime import build_runtime
 
     engine = db if isinstance(db, Engine) else db.engine
-    return service.save(build_runtime(Settings(), engine=engine), proposal, db=db, **kw)
+    from onemap.access import cli_actor
+
+    rt = build_runtime(Settings(), engine=engine, actor=cli_actor("test"))
+    return service.save(rt, proposal, db=db, **kw)
