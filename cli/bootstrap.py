@@ -39,7 +39,8 @@ def prepare_database(settings: Settings, dbname: str | None = None, *, fresh: bo
     if demo:
         from loaders.demo import load_demo_if_empty
 
-        if load_demo_if_empty(engine, settings.demo_region, tz=settings.timezone):
+        if load_demo_if_empty(engine, settings.demo_region, tz=settings.timezone,
+                              var_dir=settings.var_dir):
             from accounts.bootstrap import DEMO_PASSWORD, demo_users
             from cli.common import say
             from store.runtime import build_runtime

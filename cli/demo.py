@@ -15,7 +15,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     start_server(settings)
     engine = prepare_database(settings, demo=False)
-    counts = load_demo(engine, args.region, tz=settings.timezone)
+    counts = load_demo(engine, args.region, tz=settings.timezone, var_dir=settings.var_dir)
     if not counts:
         _say("nothing loaded (already there)")
     else:

@@ -84,9 +84,11 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     """Run the load and print its summary; OneMapError (refusal) propagates → exit 2."""
+    import dataclasses
+
     from loaders.importers.core import run
 
-    options = options_from_args(args)
+    options = dataclasses.replace(options_from_args(args), secrets_dir=settings.var_dir)
     rt = open_runtime(settings)
     report = run(args.kind, args.file, options, db=rt.engine, policy=rt.policy)
     print(report.summary())

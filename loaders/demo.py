@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 
 from loaders.demo_spec import REGIONS
 from loaders.sample import build_sample_units
+from onemap import crypto
+from onemap.settings import Settings
 from store import repository
 
 REGION_CHOICES = ("sample", *REGIONS, "all")
@@ -25,11 +27,13 @@ def _say(message: str) -> None:
 
 
 def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
-                tz: str = "Asia/Shanghai", scale: float = 1.0) -> dict[str, int]:
+                tz: str = "Asia/Shanghai", scale: float = 1.0,
+                var_dir: str | None = None) -> dict[str, int]:
     """Generate and store one region in one transaction; returns row counts per table.
 
     ``scale`` shrinks the people, cameras and incidents (not the units), so tests can use a
-    real region's boundaries with a few thousand rows.
+    real region's boundaries with a few thousand rows.  ``var_dir`` holds ``keys/`` that seal
+    the generated phones and ID numbers (default: the project's ``var``).
     """
     if region == "sample":
         units = build_sample_units()
@@ -52,10 +56,12 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
         if repository.unit_code_exists(conn, spec.adcode):
             _say(f"{spec.name} is already loaded; skipped")
             return {}
-        return _generate_and_store(conn, spec, now or pd.Timestamp.now(tz="UTC"), tz)
+        return _generate_and_store(conn, spec, now or pd.Timestamp.now(tz="UTC"), tz,
+                                   var_dir or Settings().var_dir)
 
 
-def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int]:
+def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str
+                        ) -> dict[str, int]:
     """Every table of one region, written with COPY inside the caller's transaction."""
     import numpy as np
 
@@ -87,9 +93,13 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str) -> dict[str, int
         conn, "household", len(households)))
     counts["household"] = copy_frame(conn, "household", households)
     persons["household_id"] = households["id"].to_numpy()
+    sealed = crypto.seal_people(var_dir, list(persons["phone"]), list(persons["id_number"]))
+    for column in ("phone_sealed", "id_number_sealed"):  # bytea as hex text in the CSV copy
+        persons[column] = ["\\x" + v.hex() if v is not None else None for v in sealed[column]]
+    persons["phone_hash"] = sealed["phone_hash"]
     counts["household_person"] = copy_frame(
-        conn, "household_person", persons[["household_id", "is_head", "name", "phone",
-                                           "id_number"]])
+        conn, "household_person", persons[["household_id", "is_head", "name", "phone_sealed",
+                                           "id_number_sealed", "phone_hash"]])
     clock.step(f"{len(households):,} households")
 
     departments = build_departments(spec)
@@ -140,18 +150,20 @@ class _Clock:
 
 
 def load_demo(engine: Engine, region: str = "sample", *, now: pd.Timestamp | None = None,
-              tz: str = "Asia/Shanghai", scale: float = 1.0) -> dict[str, int]:
+              tz: str = "Asia/Shanghai", scale: float = 1.0,
+              var_dir: str | None = None) -> dict[str, int]:
     regions = list(REGIONS) if region == "all" else [region]
     totals: dict[str, int] = {}
     for key in regions:
-        for table, n in load_region(engine, key, now=now, tz=tz, scale=scale).items():
+        for table, n in load_region(engine, key, now=now, tz=tz, scale=scale,
+                                    var_dir=var_dir).items():
             totals[table] = totals.get(table, 0) + n
     return totals
 
 
 def load_demo_if_empty(engine: Engine, region: str = "sample", *,
-                       tz: str = "Asia/Shanghai") -> dict[str, int]:
+                       tz: str = "Asia/Shanghai", var_dir: str | None = None) -> dict[str, int]:
     """Load demo data only into an empty database, so a second `make run` keeps the user's data."""
     if repository.count_units(engine, current_only=False) > 0:
         return {}
-    return load_demo(engine, region, tz=tz)
+    return load_demo(engine, region, tz=tz, var_dir=var_dir)

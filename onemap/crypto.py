@@ -79,3 +79,14 @@ def lookup_hash(var_dir: str, value: str | None) -> str | None:
 
 def session_key(var_dir: str) -> bytes:
     return keys(var_dir)[2]
+
+
+#: The contexts (associated data) of sealed personal fields.
+PERSON_PHONE, PERSON_ID_NUMBER = "household_person.phone", "household_person.id_number"
+
+
+def seal_people(var_dir: str, phones: list, id_numbers: list) -> dict[str, list]:
+    """Sealed phones and ID numbers plus phone lookup hashes, for a batch of persons."""
+    return {"phone_sealed": [seal(var_dir, p, PERSON_PHONE) for p in phones],
+            "id_number_sealed": [seal(var_dir, i, PERSON_ID_NUMBER) for i in id_numbers],
+            "phone_hash": [lookup_hash(var_dir, p) for p in phones]}

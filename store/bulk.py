@@ -268,7 +268,8 @@ HOUSEHOLD_STAGING = {
     "room": "text", "size": "smallint", "registered": "smallint", "floating": "smallint",
     "is_rental": "boolean", "is_elderly_alone": "boolean", "is_special_care": "boolean",
     "tags": "text[]", "grid_id": "bigint",
-    "head_name": "text", "head_phone": "text", "head_id_number": "text",
+    "head_name": "text", "head_phone_sealed": "bytea", "head_id_number_sealed": "bytea",
+    "head_phone_hash": "text",
 }
 _HOUSEHOLD_VALUES = ["address", "building", "room", "size", "registered", "floating",
                      "is_rental", "is_elderly_alone", "is_special_care", "tags", "grid_id"]
@@ -283,8 +284,10 @@ def upsert_households(conn: Connection, staging: str) -> tuple[int, int]:
         WHERE p.household_id = h.id AND h.code = s.code AND p.is_head
           AND s.head_name IS NOT NULL"""))
     conn.execute(text(f"""
-        INSERT INTO household_person (household_id, is_head, name, phone, id_number)
-        SELECT h.id, true, s.head_name, s.head_phone, s.head_id_number
+        INSERT INTO household_person (household_id, is_head, name, phone_sealed,
+                                      id_number_sealed, phone_hash)
+        SELECT h.id, true, s.head_name, s.head_phone_sealed, s.head_id_number_sealed,
+               s.head_phone_hash
         FROM {staging} s JOIN household h ON h.code = s.code
         WHERE s.head_name IS NOT NULL"""))
     return inserted, updated

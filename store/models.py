@@ -114,15 +114,19 @@ class HouseholdPerson(Base):
     """Personal data, kept apart so only the data layer reaches it (and can audit access)."""
 
     __tablename__ = "household_person"
-    __table_args__ = (Index("ix_household_person_household", "household_id"),)
+    __table_args__ = (Index("ix_household_person_household", "household_id"),
+                      Index("ix_household_person_phone_hash", "phone_hash"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     household_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("household.id", ondelete="CASCADE"))
     is_head: Mapped[bool] = mapped_column(Boolean, server_default="false")
     name: Mapped[str] = mapped_column(Text)
-    phone: Mapped[str | None] = mapped_column(Text)
-    id_number: Mapped[str | None] = mapped_column(Text)
+    # Sealed with AES-256-GCM by the application (onemap.crypto; key under var/keys), and the
+    # phone's keyed hash for lookups (migration 0008).
+    phone_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Camera(Base):

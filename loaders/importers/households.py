@@ -2,7 +2,8 @@
 
 Natural key: 户编码 (``code``); a file without one gets a stable code derived from the
 normalised address, building and room ('ADDR:' + SHA-1), so re-loading it still updates.
-Personal columns (户主姓名, 联系电话, 身份证号) go to ``household_person`` only.
+Personal columns (户主姓名, 联系电话, 身份证号) go to ``household_person`` only, the phone and
+ID number sealed (:mod:`onemap.crypto`) before they reach the database.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy import Connection
 
 from loaders.importers.points import PointContext
 from loaders.importers.values import int_or_none, parse_flags, parse_numbers, text_or_none
+from onemap import crypto
+from onemap.settings import Settings
 from store import bulk
 
 KIND = "households"
@@ -80,8 +83,10 @@ def prepare(ctx: PointContext) -> dict[str, Any]:
         "floating": int_or_none(np.nan_to_num(floating)),
         "is_rental": flag("is_rental"), "is_elderly_alone": flag("is_elderly_alone"),
         "is_special_care": flag("is_special_care"), "tags": tags,
-        "head_name": text("head_name"), "head_phone": text("head_phone"),
-        "head_id_number": text("head_id_number"),
+        "head_name": text("head_name"),
+        **{f"head_{k}": np.asarray(v, dtype=object) for k, v in crypto.seal_people(
+            ctx.options.secrets_dir or Settings().var_dir, list(text("head_phone")),
+            list(text("head_id_number"))).items()},
     }
 
 

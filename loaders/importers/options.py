@@ -37,6 +37,7 @@ class LoadOptions:
     allow_unlocated: bool = False  # incidents: keep rows without coordinates (no geom)
     actor: str | None = None  # incident history actor; default 'import:<filename>'
     progress: bool | None = None  # None: on a terminal only
+    secrets_dir: str | None = None  # var dir holding keys/ (sealing personal data); None: default
 
 
 def parse_mapping(items: list[str] | None) -> dict[str, str]:

@@ -87,9 +87,22 @@ def test_allocate_keeps_the_total_and_the_minimum():
 def test_a_stored_region_is_consistent(conn):
     spec = replace(REGIONS["etuoke"], households=3_000, incidents_per_year=4_000, cameras=300)
     now = pd.Timestamp("2026-11-15 04:00", tz="UTC")
-    counts = _generate_and_store(conn, spec, now, "Asia/Shanghai")
+    from onemap import crypto
+    from onemap.settings import Settings
+
+    var_dir = Settings().var_dir
+    counts = _generate_and_store(conn, spec, now, "Asia/Shanghai", var_dir)
     assert counts["unit"] == sum(DOCUMENT_COUNTS["etuoke"])
     assert counts["household"] == counts["household_person"] > 2_900
+    # Phones and ID numbers are sealed at rest: the bytes hold no digits of them, and the
+    # key under var/keys opens them into an 11-digit mobile and an 18-character ID number.
+    person = conn.execute(text("SELECT phone_sealed, id_number_sealed, phone_hash "
+                               "FROM household_person ORDER BY id DESC LIMIT 1")).one()
+    phone = crypto.unseal(var_dir, person.phone_sealed, crypto.PERSON_PHONE)
+    id_number = crypto.unseal(var_dir, person.id_number_sealed, crypto.PERSON_ID_NUMBER)
+    assert len(phone) == 11 and phone.isdigit() and len(id_number) == 18
+    assert phone.encode() not in bytes(person.phone_sealed)
+    assert person.phone_hash == crypto.lookup_hash(var_dir, phone)
     assert counts["department"] >= 30 and counts["grid_worker"] == spec.workers
 
     def one(sql: str):

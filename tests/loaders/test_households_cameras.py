@@ -11,6 +11,8 @@ from sqlalchemy import Connection, text
 from loaders.importers import core
 from loaders.importers.households import address_code
 from loaders.importers.options import LoadOptions
+from onemap import crypto
+from onemap.settings import Settings
 from tests.loaders.files import inside_points
 
 pytestmark = pytest.mark.db
@@ -41,10 +43,14 @@ def test_households_with_persons_and_derived_codes(conn: Connection, tmp_path: P
     code = address_code("示例路1号", "3栋", "101")
     row = conn.execute(text(
         "SELECT h.size, h.registered, h.floating, h.is_rental, h.tags, h.grid_id IS NOT NULL, "
-        "p.name, p.phone, p.id_number, p.is_head FROM household h "
+        "p.name, p.phone_sealed, p.id_number_sealed, p.is_head FROM household h "
         "JOIN household_person p ON p.household_id = h.id WHERE h.code = :c"), {"c": code}).one()
-    assert row == (3, 2, 1, False, ["低保户", "退役军人"], True, "张三", "13800000000",
-                   "620981199001011234", True)
+    var_dir = Settings().var_dir  # phones and ID numbers are sealed at rest (onemap.crypto)
+    opened = (crypto.unseal(var_dir, row[7], crypto.PERSON_PHONE),
+              crypto.unseal(var_dir, row[8], crypto.PERSON_ID_NUMBER))
+    assert (*row[:7], *opened, row[9]) == (3, 2, 1, False, ["低保户", "退役军人"], True, "张三",
+                                           "13800000000", "620981199001011234", True)
+    assert b"13800000000" not in bytes(row[7])
     second = conn.execute(text("SELECT size, is_rental FROM household WHERE code = :c"),
                           {"c": address_code(" 示例路1号", "3栋 ", "102")}).one()
     assert second == (2, True)  # size from registered + floating; spaces do not matter

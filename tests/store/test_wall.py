@@ -99,9 +99,8 @@ def world(conn: Connection) -> World:
                     :s, :g) RETURNING id"""), {
             "code": f"WALL-H{n}", "lon": lon, "lat": lat, "addr": f"示例路{n}号", "size": size,
             "r": rental, "e": elderly, "s": special, "g": unit[grid] if grid else None})
-        conn.execute(text("INSERT INTO household_person (household_id, name, phone, id_number) "
-                          "VALUES (:h, '张三', '13800000000', '620981199001011234')"),
-                     {"h": hid})
+        conn.execute(text("INSERT INTO household_person (household_id, name, phone_sealed) "
+                          "VALUES (:h, '张三', '\\x00')"), {"h": hid})
 
     # Cameras: (code, grid, lon, lat, status); positions chosen for the nearest-camera test.
     base_lon, base_lat = at(G112, .5, .5)
