@@ -18,6 +18,7 @@ from dashboard import (
     planner_callbacks,
     planner_history,
     planner_routes,
+    unmask,
     wall_callbacks,
     wall_routes,
 )
@@ -62,6 +63,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     planner_callbacks.register(app)
     planner_history.register(app)
     monthly_callbacks.register(app)
+    unmask.register(app)
+    unmask.register_routes(app.server)
     monthly_callbacks.register_routes(app.server, rt)
     planner_routes.register(app.server, rt)
     geodata.register(app.server, rt)

@@ -170,6 +170,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
     ])
     stores = [
         dcc.Store(id="view", data=View(level=level).to_store()),
+        dcc.Store(id="privacy", data=wall),  # wall mode hides even masked names
         dcc.Store(id="scope", data={"parent": None}),
         dcc.Store(id="lang", data=lang),
         dcc.Store(id="watermark"),

@@ -26,12 +26,14 @@ from dashboard.callbacks import (
     runtime,
 )
 from dashboard.i18n import EVENT_LABELS, REASON_LABELS, SEVERITY_LABELS, level_name, pick, t
+from dashboard.unmask import unmask_form
 from dashboard.wall import KPIS, LAYERS
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
+from onemap.access import can
 from store import incidents as db_incidents
 from store import wall as db_wall
 from store.units import UnitTree
@@ -111,7 +113,10 @@ def _legend(measure: str, limits: list[float], colours: list[str], lang: str,
 
 
 def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: str,
-            message: str | None) -> list[Any]:
+            message: str | None, *, privacy: bool = False, may_act: bool = True,
+            may_unmask: bool = False) -> list[Any]:
+    """The case's panel.  Personal data arrives masked (store.incidents); ``privacy`` (wall
+    mode) hides even the masked names; ``may_unmask`` adds the reveal-with-reason form."""
     reason = REASON_LABELS.get(row.get("location_reason") or "")
     levels = " / ".join(x for x in (row.get("county_name"), row.get("town_name"),
                                     row.get("village_name"), row.get("grid_name")) if x)
@@ -129,7 +134,7 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
                   className=f"om-cam-{c['status']}"),
         html.A(t("stream", lang), href=c.get("stream_url") or "#", target="_blank"),
     ]) for c in cameras]
-    actions = allowed_actions(row["status"], row.get("handling_level"))
+    actions = allowed_actions(row["status"], row.get("handling_level")) if may_act else []
     title = f"#{row['id']} {_category(row['category'], lang)}"
     status = pick(STATE_LABELS.get(row["status"]), lang, row["status"])
     facts = [
@@ -141,8 +146,9 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
         (t("reason", lang), pick(reason, lang, row.get("location_reason") or "–")),
         (t("received_at", lang), _fmt_time(row["received_at"], tz)),
         (t("due_at", lang), _fmt_time(row["due_at"], tz)),
-        (t("worker", lang), " ".join(x for x in (row.get("grid_worker_name"),
-                                                 row.get("grid_worker_phone")) if x) or "–"),
+        (t("worker", lang), " ".join(x for x in (
+            None if privacy else row.get("grid_worker_name"),
+            row.get("grid_worker_phone")) if x) or "–"),
         (t("department", lang), row.get("department_name") or "–"),
     ]
     return [
@@ -170,6 +176,7 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
                                                       for k in (5, 4, 3, 2, 1)]),
         ]),
         html.Div(message or "", id="action-message", className="om-action-message"),
+        *(unmask_form(lang) if may_unmask and not privacy else []),
     ]
 
 
@@ -389,10 +396,11 @@ def _select(_a, _b, items, closes, click_a, click_b):
 
 @CALLBACKS.callback(Output("detail", "children"), Output("detail", "style"),
                     Input("selected", "data"), Input("action-done", "data"),
-                    State("lang", "data"))
-def _show(selected, done, lang):
+                    State("lang", "data"), State("privacy", "data"))
+def _show(selected, done, lang, privacy=False):
     if selected is None:
         return [], {"display": "none"}
+    rt = runtime()
     db = engine()
     with db.connect() as conn:
         row = db_incidents.get_incident(conn, int(selected))
@@ -401,7 +409,9 @@ def _show(selected, done, lang):
     cameras = (db_wall.nearest_cameras(db, row["lon"], row["lat"], k=3)
                if row.get("lon") is not None else [])
     message = done.get("message") if done and done.get("id") == selected else None
-    return _detail(row, cameras, lang, local_tz(), message), {"display": "block"}
+    return _detail(row, cameras, lang, local_tz(), message, privacy=bool(privacy),
+                   may_act=can(rt.actor, "incident.act", row),
+                   may_unmask=can(rt.actor, "person.unmask", row)), {"display": "block"}
 
 
 @CALLBACKS.callback(Output("action-done", "data"),
@@ -415,7 +425,7 @@ def _act(clicks, selected, note, rating, lang):
         raise PreventUpdate
     action = trigger["action"]
     try:
-        body = ActionIn(action=action, actor=t("operator", lang), note=note or None,
+        body = ActionIn(action=action, actor=runtime().actor.name, note=note or None,
                         rating=int(rating) if action == "rate" and rating else None)
         service.act(runtime(), int(selected), body)
         message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"

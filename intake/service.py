@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from accounts.audit import audit
 from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
+from geo.privacy import mask_name
 from geo.deadlines import DeadlineRules
 from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
 from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
@@ -324,7 +325,8 @@ def _dispatch_values(rt: Runtime, row: dict[str, Any], action: ActionIn
 def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
     dept, worker = db_incidents.dispatch_names(conn, values["department_id"],
                                                values.get("grid_worker_id"))
-    supervise = f"网格员{worker}督办" if worker else "无网格员督办"
+    # The history is read by everyone who sees the case: the worker's name goes in masked.
+    supervise = f"网格员{mask_name(worker)}督办" if worker else "无网格员督办"
     return f"双派单：{dept}办理，{supervise}"
 
 

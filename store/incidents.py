@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.levels import LEVEL_COLUMNS  # noqa: F401  (re-exported)
+from geo.privacy import mask_person
 from store.db import connection
 
 _INSERT_COLUMNS = (
@@ -186,13 +187,28 @@ _DETAIL = """
 """
 
 
-def get_incident(conn: Connection, incident_id: int, *, with_events: bool = True
-                 ) -> dict[str, Any] | None:
-    """One incident with its unit, worker and department names, and its history."""
+def masked(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its personal data masked (the reporter's name, phone and e-mail, the grid
+    worker's name and phone): what every read of this module returns unless ``reveal``."""
+    out = mask_person(row, "grid_worker_")
+    reporter = out.get("reporter")
+    if isinstance(reporter, dict):
+        rep = mask_person(reporter)
+        if rep.get("email"):
+            local, _, domain = str(rep["email"]).partition("@")
+            rep["email"] = (local[:1] + "***@" + domain) if domain else "***"
+        out["reporter"] = rep
+    return out
+
+
+def get_incident(conn: Connection, incident_id: int, *, with_events: bool = True,
+                 reveal: bool = False) -> dict[str, Any] | None:
+    """One incident with its unit, worker and department names, and its history; personal
+    data masked unless ``reveal`` (only :func:`accounts.privacy.reveal` asks, audited)."""
     row = conn.execute(text(_DETAIL + " WHERE i.id = :i"), {"i": incident_id}).mappings().first()
     if row is None:
         return None
-    out = dict(row)
+    out = dict(row) if reveal else masked(dict(row))
     if with_events:
         out["events"] = [dict(e) for e in conn.execute(text(
             "SELECT at, actor, action, from_status, to_status, note FROM incident_event "
@@ -277,8 +293,8 @@ def list_incidents(conn: Connection, f: IncidentFilter, *, limit: int = 100,
         params.update(c_at=at, c_id=ident)
     sql = _DETAIL + (" WHERE " + " AND ".join(where) if where else "") + \
         " ORDER BY i.received_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
-    rows = [dict(r) for r in conn.execute(text(sql), {**params, "limit": limit + 1,
-                                                      "offset": offset}).mappings()]
+    rows = [masked(dict(r)) for r in conn.execute(text(sql), {**params, "limit": limit + 1,
+                                                              "offset": offset}).mappings()]
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1]["received_at"], rows[-1]["id"]) if more and rows else None

@@ -17,7 +17,8 @@ Conventions
 - Near-duplicates (``duplicate_of IS NOT NULL``) are never listed or counted.
 - "Overdue" means open (:data:`geo.workflow.OPEN_STATES`) with ``due_at < now``; ``now``
   defaults to the database clock, as in the measures and the escalation job.
-- Personal data (``household_person``) is never read here.
+- Personal data (``household_person``) is never read here; workers' names and phones leave
+  masked unless revealed (audited, :mod:`accounts.privacy`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from geo import measures as measure_registry
+from geo.privacy import mask_person
 from geo.workflow import GRID, OPEN_STATES
 from store import measures
 from store.db import Bindable
@@ -484,11 +486,12 @@ def cameras(db: Bindable, bbox: BBox | None = None,
         ORDER BY c.id""", params)
 
 
-def workers(db: Bindable, within: tuple[int, int] | None = None) -> list[dict]:
+def workers(db: Bindable, within: tuple[int, int] | None = None, *,
+            reveal: bool = False) -> list[dict]:
     """Grid workers (网格员), each placed at a point inside their grid (lon/lat None without
-    a grid): who to call for a case on the map."""
+    a grid): who to call for a case on the map.  Names and phones masked unless ``reveal``."""
     where, params = _subtree_sql(within, "w.grid_id")
-    return _rows(db, f"""
+    found = _rows(db, f"""
         SELECT w.id, w.code, w.name, w.phone, w.grid_id, g.name AS grid_name,
                ST_X(p) AS lon, ST_Y(p) AS lat
         FROM grid_worker w
@@ -496,6 +499,14 @@ def workers(db: Bindable, within: tuple[int, int] | None = None) -> list[dict]:
              LEFT JOIN LATERAL ST_PointOnSurface(g.geom) AS p ON true
         WHERE {where}
         ORDER BY w.id""", params)
+    return found if reveal else [mask_person(w) for w in found]
+
+
+def worker(db: Bindable, worker_id: int) -> dict | None:
+    """One grid worker, unmasked (for an audited reveal), or None (also outside the scope)."""
+    found = _rows(db, "SELECT id, code, name, phone, grid_id FROM grid_worker WHERE id = :i",
+                  {"i": worker_id})
+    return found[0] if found else None
 
 
 def nearest_cameras(db: Bindable, lon: float, lat: float, k: int = 3) -> list[dict]:
