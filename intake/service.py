@@ -20,9 +20,9 @@ from sqlalchemy import Connection
 from accounts.audit import audit
 from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
-from geo.privacy import mask_name
 from geo.deadlines import DeadlineRules
 from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
+from geo.privacy import mask_name
 from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
 from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
 from onemap.access import SYSTEM, can

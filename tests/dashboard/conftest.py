@@ -19,8 +19,10 @@ from tests.helpers import SERVED, free_port, fresh_demo_database, sibling_databa
 def serve(db_url: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
     """Start `onemap serve` (gunicorn, as `make run` does) on a free port; wait for health."""
     port = free_port()
+    # Many test users sign in from 127.0.0.1 within a minute: the per-address limit is
+    # raised here (tests/dashboard/test_access.py checks the real one).
     env = dict(os.environ, DATABASE_URL=db_url, ONEMAP_PORT=str(port), ONEMAP_WORKERS="1",
-               **env_extra)
+               ONEMAP_LOGIN_RATE="1000 per minute", **env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
