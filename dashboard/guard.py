@@ -47,6 +47,7 @@ ROUTES: dict[str, Any] = {
     "/assets/<path:filename>": PUBLIC,
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": PUBLIC,
     "/_favicon.ico": PUBLIC,
+    "/favicon.ico": PUBLIC,
     "/api/health": PUBLIC,
     "/api/openapi.json": PUBLIC,
     "/login": PUBLIC,
@@ -248,6 +249,10 @@ def headers(response: Response, rt: Runtime) -> Response:
 
 def install(server: Flask, rt: Runtime) -> None:
     """Put the guard and the headers on ``server``."""
+
+    @server.get("/favicon.ico")
+    def _favicon() -> Response:
+        return redirect("/_favicon.ico")
 
     @server.before_request
     def _guard() -> Response | None:

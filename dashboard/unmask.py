@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, State, html
+from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import Flask, Response, jsonify, request
 
@@ -22,7 +22,7 @@ def unmask_form(lang: str) -> list[Any]:
     """Reason box, button and the place the revealed contact shows."""
     return [html.H3(t("unmask", lang)),
             html.Div(className="om-action-inputs", children=[
-                html.Input(id="unmask-reason", placeholder=t("unmask_reason", lang),
+                dcc.Input(id="unmask-reason", placeholder=t("unmask_reason", lang),
                            className="om-note", maxLength=200),
                 html.Button(t("unmask_go", lang), id="unmask-go", className="om-button",
                             n_clicks=0)]),
