@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+import _auth  # noqa: E402  (bench/_auth.py, next to this script)
 import geopandas as gpd  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -135,7 +136,7 @@ def main() -> int:
     from dashboard.monthly_callbacks import REPORTS
 
     app = create_app(settings)
-    client = app.server.test_client()
+    client = _auth.client(app, _auth.bench_user(url, "leader"))
     page_times = []
     for _ in range(args.runs):
         REPORTS._items.clear()  # a leader's first look at the month

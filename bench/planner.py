@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+import _auth  # noqa: E402  (bench/_auth.py, next to this script)
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
@@ -116,7 +117,7 @@ def page_client(url: str):
     key = next(k for k in app.callback_map if "p-proposed.data" in k)
     outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
                for part in key.strip(".").split("...")]
-    return app.server.test_client(), key, outputs
+    return _auth.client(app, _auth.bench_user(url, "planner")), key, outputs
 
 
 def callback_ms(client, key: str, outputs: list, proposal: gp.Proposal) -> float:

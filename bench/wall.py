@@ -38,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+import _auth  # noqa: E402  (bench/_auth.py, next to this script)
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -100,9 +101,20 @@ def _outputs(request) -> str:
     return out if len(out) < 60 else out[:57] + "…"
 
 
+def _signed_in(browser, base: str):
+    """A browser context with a county commander's session (every page needs one)."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    context.add_cookies([{"name": k, "value": v, "url": base}
+                         for k, v in SESSION_COOKIES.items()])
+    return context
+
+
+SESSION_COOKIES: dict[str, str] = {}
+
+
 def first_paint(browser, base: str, towns: int) -> tuple[float, int, int]:
     """Seconds to a full first paint, encoded bytes and number of requests."""
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    context = _signed_in(browser, base)
     page = context.new_page()
     sizes: list[int] = []
     page.on("requestfinished", lambda r: sizes.append(r.sizes()["responseBodySize"]))
@@ -123,7 +135,7 @@ def first_paint(browser, base: str, towns: int) -> tuple[float, int, int]:
 
 def callbacks(browser, base: str) -> dict[str, list[float]]:
     """Server time of every callback while an operator works the page."""
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = _signed_in(browser, base).new_page()
     timings: dict[str, list[float]] = defaultdict(list)
 
     def record(response) -> None:
@@ -239,6 +251,7 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=ensure_browser(), args=CHROMIUM_ARGS)
+            SESSION_COOKIES.update(_auth.cookies(base, _auth.bench_user(url)))
             paints = [first_paint(browser, base, towns) for _ in range(args.runs)]
             timings = callbacks(browser, base)
             browser.close()

@@ -46,7 +46,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     from dashboard.server import serve
 
-    _say(f"serving the dashboard on http://{host}:{port}/  (Ctrl-C or `make stop` to stop)")
+    scheme = "https" if settings.tls_cert else "http"
+    _say(f"serving the dashboard on {scheme}://{host}:{port}/  (Ctrl-C or `make stop` to stop)")
     serve(settings, pidfile=pidfile)
     return 0
 

@@ -40,4 +40,13 @@ def serve(settings: Settings, *, pidfile: Path | None = None) -> None:
     }
     if pidfile is not None:
         options["pidfile"] = str(pidfile)
+    if settings.tls_cert or settings.tls_key:
+        from onemap.errors import ConfigError
+
+        for name, value in (("ONEMAP_TLS_CERT", settings.tls_cert),
+                            ("ONEMAP_TLS_KEY", settings.tls_key)):
+            if not value or not Path(value).is_file():
+                raise ConfigError(f"{name}={value!r} is not a file: HTTPS needs both "
+                                  "ONEMAP_TLS_CERT and ONEMAP_TLS_KEY (PEM files)")
+        options.update(certfile=settings.tls_cert, keyfile=settings.tls_key)
     _OneMapServer(settings, options).run()

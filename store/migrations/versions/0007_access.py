@@ -22,17 +22,21 @@ APP_ROLE = "onemap_app"
 TS = sa.DateTime(timezone=True)
 
 # Row-level security: the scope is read from the transaction's settings (store.scope).
-# Subqueries of the form (SELECT f()) are evaluated once per query (an InitPlan).
-_PLACED = ("(SELECT onemap_scope_all()) OR {col} = ANY ((SELECT onemap_scope_units())::bigint[])")
+# Subqueries of the form (SELECT f()) are evaluated once per query (an InitPlan), so a row
+# costs a few comparisons: a case is matched on the frozen unit id of each level against the
+# actor's home units (a handful of ids); rows bound to a grid by a hashed lookup in the
+# home units' subtree.
+_HOMES = "((SELECT onemap_scope_homes())::bigint[])"
+_PLACED = ("(SELECT onemap_scope_all()) OR {col} IN (SELECT unnest(onemap_scope_units()))")
 POLICIES = {
     "incident": (
-        "(coalesce(current_setting('onemap.department', true), '') = '' "
-        " OR department_id::text = current_setting('onemap.department', true)) AND ("
+        "((SELECT onemap_scope_department()) IS NULL "
+        " OR department_id = (SELECT onemap_scope_department())) AND ("
         "(SELECT onemap_scope_all()) "
-        "OR coalesce(grid_id, village_id, town_id, county_id) "
-        "   = ANY ((SELECT onemap_scope_units())::bigint[]) "
+        f"OR county_id = ANY {_HOMES} OR town_id = ANY {_HOMES} "
+        f"OR village_id = ANY {_HOMES} OR grid_id = ANY {_HOMES} "
         "OR (coalesce(grid_id, village_id, town_id, county_id) IS NULL "
-        "    AND current_setting('onemap.unlocated', true) = 'on'))"),
+        "    AND (SELECT onemap_scope_unlocated())))"),
     "incident_event": ("(SELECT onemap_scope_all()) OR "
                        "EXISTS (SELECT 1 FROM incident i WHERE i.id = incident_event.incident_id)"),
     "household": _PLACED.format(col="grid_id"),
@@ -153,12 +157,17 @@ def upgrade() -> None:
     op.execute("""
         CREATE FUNCTION onemap_scope_all() RETURNS boolean LANGUAGE sql STABLE AS $$
           SELECT coalesce(current_setting('onemap.scope', true), '') = 'all' $$;
+        CREATE FUNCTION onemap_scope_unlocated() RETURNS boolean LANGUAGE sql STABLE AS $$
+          SELECT coalesce(current_setting('onemap.unlocated', true), '') = 'on' $$;
+        CREATE FUNCTION onemap_scope_department() RETURNS bigint LANGUAGE sql STABLE AS $$
+          SELECT nullif(current_setting('onemap.department', true), '')::bigint $$;
+        CREATE FUNCTION onemap_scope_homes() RETURNS bigint[] LANGUAGE sql STABLE AS $$
+          SELECT coalesce(array_agg(x::bigint), '{}') FROM unnest(string_to_array(
+            coalesce(current_setting('onemap.scope', true), ''), ',')) AS x
+          WHERE x ~ '^[0-9]{1,18}$' $$;
         CREATE FUNCTION onemap_scope_units() RETURNS bigint[] LANGUAGE sql STABLE AS $$
           WITH RECURSIVE tree(id) AS (
-            SELECT u.id FROM unit u WHERE u.id IN (
-              SELECT x::bigint FROM unnest(string_to_array(
-                coalesce(current_setting('onemap.scope', true), ''), ',')) AS x
-              WHERE x ~ '^[0-9]{1,18}$')
+            SELECT u.id FROM unit u WHERE u.id = ANY (onemap_scope_homes())
             UNION
             SELECT c.id FROM unit c JOIN tree t ON c.parent_id = t.id)
           SELECT coalesce(array_agg(id), '{}') FROM tree $$;
@@ -197,8 +206,8 @@ def downgrade() -> None:
     for table in POLICIES:
         op.execute(f"DROP POLICY IF EXISTS onemap_scope ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
-    op.execute("DROP FUNCTION IF EXISTS onemap_scope_units()")
-    op.execute("DROP FUNCTION IF EXISTS onemap_scope_all()")
+    for fn in ("units", "homes", "department", "unlocated", "all"):
+        op.execute(f"DROP FUNCTION IF EXISTS onemap_scope_{fn}()")
     op.execute("DROP FUNCTION IF EXISTS onemap_audit_hash(text, audit_log)")
     op.drop_table("audit_log")
     op.execute("DROP FUNCTION IF EXISTS audit_log_chain()")
