@@ -467,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--csv", type=Path, help="also write one line per measured request here")
     ap.add_argument("--quick", action="store_true", help="5 s, 300 plain rows (smoke run)")
+    ap.add_argument("--unscoped", action="store_true",
+                    help="use a key without a unit (default: a key scoped to the first "
+                         "county, as a deployment gives each channel; #15)")
     args, _unknown = ap.parse_known_args(argv)  # bench/run.py forwards its own arguments
     if not args.database_url:
         print("ingest: skipped (no --database-url and no DATABASE_URL)")
@@ -493,7 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     from store.api_keys import create_key, revoke_key
 
     with engine.begin() as conn:
-        api_key = create_key(conn, f"bench ingest {run}", "hotline_12345", "operator")
+        county = None if args.unscoped else conn.scalar(text(
+            "SELECT code FROM unit WHERE level = 0 AND valid_to IS NULL ORDER BY code LIMIT 1"))
+        api_key = create_key(conn, f"bench ingest {run}", "hotline_12345", "operator",
+                             unit_code=county)
+    print(f"key: operator, {'scoped to unit ' + county if county else 'unscoped'}", flush=True)
     port = args.port or free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="onemap-bench-ingest-", suffix=".log")
     proc = start_server(args.database_url, port, args.workers, log)

@@ -136,6 +136,13 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
     scoped_key = f"{report.source}:{idempotency_key}" if idempotency_key else None
     p = rt.units.places()
     where = place(conn, p, report, policy.snap_m)
+    placed = {"source": report.source,
+              "unit_ids": [u for u in where.unit_ids.values() if u is not None]
+              if where.located else []}
+    if not can(rt.actor, "incident.submit", placed):
+        raise ReportError(
+            "this report lies outside the area of this key or user (its scope); nothing was "
+            "stored", [("location", "outside your area")], status=403, code="out_of_scope")
     now = received_at or datetime.now(UTC)
     severity = report.effective_severity
     level = where.handling_level

@@ -97,3 +97,31 @@ def test_unmask_of_another_towns_case_is_404(app, town) -> None:
     client = client_as(app, "commander", town["code"])
     assert client.post("/unmask", json={"id": town["other"], "reason": "核实情况"}
                        ).status_code == 404
+
+
+def test_a_town_key_reports_only_inside_its_town(app, town, wall_engine) -> None:
+    from store import api_keys
+
+    with wall_engine.begin() as conn:
+        key = api_keys.create_key(conn, "镇热线", "hotline_12345", "reporter", town["code"])
+        points = {inside: conn.execute(text(f"""
+            SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) AS p
+              FROM unit g JOIN unit v ON v.id = g.parent_id
+              WHERE g.level = 3 AND g.valid_to IS NULL AND v.parent_id {op} :t
+              ORDER BY g.code LIMIT 1) s"""), {"t": town["id"]}).one()
+            for inside, op in ((True, "="), (False, "<>"))}
+    client = app.server.test_client()
+
+    def post(external_id: str, lon: float, lat: float):
+        return client.post("/api/v1/reports", headers={"X-API-Key": key}, json={
+            "source": "hotline_12345", "external_id": external_id, "category": "other",
+            "description": "范围测试", "location": {"lon": lon, "lat": lat}})
+
+    outside = post("SCOPE-OUT-1", *points[False])
+    assert outside.status_code == 403 and outside.json["error"]["code"] == "out_of_scope"
+    inside = post("SCOPE-IN-1", *points[True])
+    assert inside.status_code == 201, inside.json
+    with wall_engine.connect() as conn:
+        stored = {r[0]: r[1] for r in conn.execute(text(
+            "SELECT external_id, town_id FROM incident WHERE external_id LIKE 'SCOPE-%'"))}
+    assert stored == {"SCOPE-IN-1": town["id"]}  # nothing of the refused one
