@@ -29,10 +29,11 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
             raise ConfigError("apikey add needs --source CHANNEL and --name NAME, e.g. "
                               "onemap apikey add --source hotline_12345 --name 12345热线")
         with engine.begin() as conn:
-            key = api_keys.create_key(conn, args.name, args.source, args.role)
+            key = api_keys.create_key(conn, args.name, args.source, args.role, args.unit)
         print(key)
-        print(f"[onemap] key for {args.name} ({args.source}, {args.role}); it is shown only "
-              "once — only its SHA-256 is stored. Send it as 'X-API-Key: <key>'.")
+        where = f"limited to unit {args.unit} and below" if args.unit else "everywhere"
+        print(f"[onemap] key for {args.name} ({args.source}, {args.role}, {where}); it is "
+              "shown only once — only its SHA-256 is stored. Send it as 'X-API-Key: <key>'.")
     elif args.action == "list":
         with engine.connect() as conn:
             rows = api_keys.list_keys(conn)
@@ -40,7 +41,8 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
             print("[onemap] no API keys yet: onemap apikey add --source … --name …")
         for r in rows:
             state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
-            print(f"{r['prefix']}  {r['source']:<14} {r['role']:<9} {state:<18} {r['name']}")
+            print(f"{r['prefix']}  {r['source']:<14} {r['role']:<9} "
+                  f"{r['unit_code'] or '(all)':<16} {state:<18} {r['name']}")
     else:
         if not args.prefix:
             raise ConfigError("apikey revoke needs the key's prefix (see onemap apikey list)")
@@ -69,4 +71,7 @@ def register(subparsers: Any) -> None:
     key.add_argument("--role", choices=["reporter", "operator"], default="reporter",
                      help="reporter: submit and rate its channel's reports; operator: also "
                           "act on any case")
+    key.add_argument("--unit", default=None, metavar="CODE",
+                     help="add: limit the key to this unit and below (e.g. a county's code); "
+                          "reports elsewhere are refused and reads return only its cases")
     key.set_defaults(func=cmd_apikey)
