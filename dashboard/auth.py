@@ -10,6 +10,7 @@ and holds across workers.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -210,23 +211,26 @@ def blueprint(rt: Runtime, limiter: Limiter) -> Blueprint:
             return redirect(f"/login?lang={_lang(rt)}")
         return session
 
+    def _code(session: acc.Session, check: Callable[..., bool]) -> Response | str:
+        """A posted one-time code: on to the next step when ``check`` accepts it, else the
+        message to show."""
+        if request.form.get("csrf_token") != session.csrf:
+            return _text(rt, "expired_form")
+        actor_rt = rt.acting_as(session.actor, request.remote_addr)
+        if not check(actor_rt, session.user, request.form.get("code", "")):
+            return _text(rt, "wrong_code")
+        acc.complete_second_factor(actor_rt, session.id, session.user)
+        return redirect(_next_step(rt, _current(rt) or session, None))
+
     @bp.route("/login/totp", methods=["GET", "POST"])
     @limiter.limit(lambda: rt.settings.login_rate, methods=["POST"])
     def totp() -> Response:
         session = _session_or_login()
         if isinstance(session, Response):
             return session
-        error = None
-        if request.method == "POST":
-            if request.form.get("csrf_token") != session.csrf:
-                error = _text(rt, "expired_form")
-            elif acc.check_totp(rt.acting_as(session.actor, request.remote_addr),
-                                session.user, request.form.get("code", "")):
-                acc.complete_second_factor(rt.acting_as(session.actor, request.remote_addr),
-                                           session.id, session.user)
-                return redirect(_next_step(rt, _current(rt) or session, None))
-            else:
-                error = _text(rt, "wrong_code")
+        error = _code(session, acc.check_totp) if request.method == "POST" else None
+        if isinstance(error, Response):
+            return error
         return _render(rt, TOTP, 401 if error else 200, form=session.csrf, error=error)
 
     @bp.route("/login/enrol", methods=["GET", "POST"])
@@ -236,17 +240,11 @@ def blueprint(rt: Runtime, limiter: Limiter) -> Blueprint:
             return session
         if session.user["totp_enabled"]:  # re-enrolment: the administrator resets it
             return redirect(_next_step(rt, session, None))
-        actor_rt = rt.acting_as(session.actor, request.remote_addr)
-        error = None
-        if request.method == "POST":
-            if request.form.get("csrf_token") != session.csrf:
-                error = _text(rt, "expired_form")
-            elif acc.confirm_enrolment(actor_rt, session.user, request.form.get("code", "")):
-                acc.complete_second_factor(actor_rt, session.id, session.user)
-                return redirect(_next_step(rt, _current(rt) or session, None))
-            else:
-                error = _text(rt, "wrong_code")
-        setup = acc.start_enrolment(actor_rt, session.user)
+        error = _code(session, acc.confirm_enrolment) if request.method == "POST" else None
+        if isinstance(error, Response):
+            return error
+        setup = acc.start_enrolment(rt.acting_as(session.actor, request.remote_addr),
+                                    session.user)
         return _render(rt, ENROL, 400 if error else 200, form=session.csrf, qr=setup["qr"],
                        secret=acc.qr_fallback(setup["secret"]), error=error)
 

@@ -402,8 +402,11 @@ def _save(clicks, data, day, actor, note, refresh, lang):
     proposal = pv.proposal_from_store(data)
     try:
         effective = pv.effective_time(day, local_tz(), datetime.now(UTC))
-        result = planning.save(runtime(), proposal, actor=(actor or "").strip(),
-                               effective=effective, note=note or "")
+        rt = runtime()
+        # The signed-in user is who saved it; a name typed in the box is kept beside it.
+        typed = (actor or "").strip()
+        who = rt.actor.label + (f"（{typed}）" if typed and typed != rt.actor.name else "")
+        result = planning.save(rt, proposal, actor=who, effective=effective, note=note or "")
     except sp.PlanConflict as exc:
         return no_update, html.Div([html.B(t("p_conflict", lang) + ": "), exc.user_msg],
                                    className="om-error", id="p-conflict"), no_update, \
