@@ -13,6 +13,7 @@ from dashboard import (
     auth,
     geodata,
     guard,
+    media,
     monthly_callbacks,
     pages,
     planner_callbacks,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     monthly_callbacks.register(app)
     unmask.register(app)
     unmask.register_routes(app.server)
+    media.register(app.server)
     monthly_callbacks.register_routes(app.server, rt)
     planner_routes.register(app.server, rt)
     geodata.register(app.server, rt)

@@ -76,6 +76,8 @@ ROUTES: dict[str, Any] = {
     "/admin/audit": "audit.read",
     "/admin/audit.csv": "audit.read",
     "/unmask": "person.unmask",
+    "/media/<int:incident_id>/photos/<name>": "incident.read",
+    "/media/<int:incident_id>/photos": "incident.act",
 }
 API_PREFIXES = ("/api/v1/", "/open311/")
 

@@ -22,6 +22,7 @@ TEXT: dict[str, dict[str, str]] = {
     "unmask_reason": {"zh": "查看原因（必填）", "en": "Reason (required)"},
     "unmask_go": {"zh": "查看", "en": "Reveal"},
     "reporter": {"zh": "上报人", "en": "Reporter"},
+    "photos": {"zh": "现场照片", "en": "Photos"},
     "wall_on": {"zh": "大屏模式", "en": "Wall mode"},
     "wall_off": {"zh": "退出大屏", "en": "Leave wall mode"},
     "fullscreen": {"zh": "全屏", "en": "Full screen"},

@@ -32,9 +32,11 @@ from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
 from intake import service
+from intake.photos import photo_urls
 from intake.schema import ActionIn, ReportError
 from onemap.access import can
 from store import incidents as db_incidents
+from store import photos as db_photos
 from store import wall as db_wall
 from store.units import UnitTree
 
@@ -114,7 +116,7 @@ def _legend(measure: str, limits: list[float], colours: list[str], lang: str,
 
 def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: str,
             message: str | None, *, privacy: bool = False, may_act: bool = True,
-            may_unmask: bool = False) -> list[Any]:
+            may_unmask: bool = False, photos: list[dict[str, Any]] = ()) -> list[Any]:
     """The case's panel.  Personal data arrives masked (store.incidents); ``privacy`` (wall
     mode) hides even the masked names; ``may_unmask`` adds the reveal-with-reason form."""
     reason = REASON_LABELS.get(row.get("location_reason") or "")
@@ -159,6 +161,10 @@ def _detail(row: dict[str, Any], cameras: list[dict[str, Any]], lang: str, tz: s
         html.P(row.get("description") or "", className="om-detail-desc"),
         html.Dl(className="om-facts", children=[x for k, val in facts
                                                 for x in (html.Dt(k), html.Dd(val))]),
+        *([html.H3(t("photos", lang)), html.Div(id="detail-photos", className="om-photos",
+                                                 children=[
+            html.A(html.Img(src=p["thumb"], alt=t("photos", lang)), href=p["url"],
+                   target="_blank") for p in photos])] if photos else []),
         html.H3(t("cameras_near", lang)),
         html.Ul(cams or [html.Li(t("empty_list", lang))], className="om-list",
                 id="detail-cameras"),
@@ -409,9 +415,11 @@ def _show(selected, done, lang, privacy=False):
     cameras = (db_wall.nearest_cameras(db, row["lon"], row["lat"], k=3)
                if row.get("lon") is not None else [])
     message = done.get("message") if done and done.get("id") == selected else None
+    shots = photo_urls(row["id"], db_photos.photos_of(db, row["id"]), "/media")
     return _detail(row, cameras, lang, local_tz(), message, privacy=bool(privacy),
                    may_act=can(rt.actor, "incident.act", row),
-                   may_unmask=can(rt.actor, "person.unmask", row)), {"display": "block"}
+                   may_unmask=can(rt.actor, "person.unmask", row),
+                   photos=shots), {"display": "block"}
 
 
 @CALLBACKS.callback(Output("action-done", "data"),

@@ -187,6 +187,11 @@ REGISTRY: tuple[Setting, ...] = (
             "Certificate file (PEM): with ONEMAP_TLS_KEY, `onemap serve` speaks HTTPS and "
             "sends HSTS; session cookies are then Secure."),
     Setting("tls_key", "ONEMAP_TLS_KEY", "", "Private key file (PEM) for ONEMAP_TLS_CERT."),
+    Setting("media_dir", "ONEMAP_MEDIA_DIR", "",
+            "Where case photos are stored (named by content hash). Empty: var/media.",
+            lambda v: v),
+    Setting("photo_max_mb", "ONEMAP_PHOTO_MAX_MB", 10.0,
+            "Largest photo accepted, in megabytes.", _positive),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -234,11 +239,18 @@ class Settings:
     audit_retention_days: int = 180
     tls_cert: str = ""
     tls_key: str = ""
+    media_dir: str = ""
+    photo_max_mb: float = 10.0
     config_file: Path | None = None
 
     @property
     def var_path(self) -> Path:
         return Path(self.var_dir)
+
+    @property
+    def media_path(self) -> Path:
+        """Where case photos live (``ONEMAP_MEDIA_DIR``, else ``var/media``)."""
+        return Path(self.media_dir) if self.media_dir else self.var_path / "media"
 
     @property
     def embedded(self) -> bool:

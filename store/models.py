@@ -383,3 +383,25 @@ class AuditLog(Base):
     detail: Mapped[dict | None] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class IncidentPhoto(Base):
+    """A stored photo of a case: the file is ``<media>/<sha256[:2]>/<sha256>.jpg`` (and
+    ``….thumb.jpg``), re-encoded without EXIF; ``taken_at``/``lon``/``lat`` come from the
+    EXIF the photo had (migration 0010)."""
+
+    __tablename__ = "incident_photo"
+    __table_args__ = (UniqueConstraint("incident_id", "sha256", name="uq_incident_photo_sha"),
+                      Index("ix_incident_photo_incident", "incident_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(_TS)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())

@@ -28,7 +28,9 @@ TIMED_PREFIXES = (*API_PREFIXES, "/wall/", "/_dash-update-component")
 
 def register(server: Flask, rt: Runtime) -> None:
     """Mount the API on the Flask server that also serves the Dash app."""
-    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # A batch of reports, or one photo and its multipart envelope, whichever is larger.
+    server.config["MAX_CONTENT_LENGTH"] = max(
+        MAX_BODY_BYTES, int((rt.settings.photo_max_mb + 1) * 1024 * 1024))
     server.register_blueprint(native.blueprint(rt))
     server.register_blueprint(open311.blueprint(rt))
 
@@ -51,6 +53,11 @@ def register(server: Flask, rt: Runtime) -> None:
 
     @server.errorhandler(413)
     def _too_large(_exc) -> Response:
+        if request.path.rstrip("/").endswith("/photos"):
+            mb = rt.settings.photo_max_mb
+            return error_response(ReportError(
+                f"照片超过 {mb:g} MB / the photo is larger than {mb:g} MB; nothing was stored",
+                [("file", "too large")], status=413, code="too_large"))
         if request.path.startswith("/open311/"):
             return open311.spec_error(413, f"the body is larger than {MAX_BODY_BYTES:,} "
                                            "bytes; nothing was stored")

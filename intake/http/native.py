@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, send_file
 from sqlalchemy import Engine
 
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.levels import LEVEL_KEYS
 from geo.workflow import STATE_LABELS, STATES, allowed_actions
-from intake import service
+from intake import photos, service
 from intake.http.common import (
     MAX_BODY_BYTES,
     api_route,
@@ -25,9 +25,11 @@ from onemap.access import Actor, can
 from onemap.context import Runtime
 from onemap.settings import Settings
 from store import incidents as db_incidents
+from store import photos as db_photos
 from store.repository import current_unit_id
 
 LEVELS = tuple(LEVEL_KEYS.values())
+PREFIX = "/api/v1"
 MAX_PAGE = 500
 
 
@@ -162,7 +164,7 @@ def blueprint(rt: Runtime) -> Blueprint:
     def engine_of() -> Engine:
         return rt.engine
 
-    bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+    bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 
     @bp.post("/reports")
     @api_route
@@ -245,5 +247,36 @@ def blueprint(rt: Runtime) -> Blueprint:
         action = parse_action(read_json())
         row = service.act(rt.acting_as(key), incident_id, action)
         return json_response(incident_json(row, key))
+
+    @bp.post("/incidents/<int:incident_id>/photos")
+    @api_route
+    def post_photo(incident_id: int) -> Response:
+        key = require_key(rt)
+        upload = request.files.get("file")
+        if upload is None:
+            raise ReportError("send the photo as multipart/form-data in the field 'file'",
+                              [("file", "is required")], status=400, code="bad_photo")
+        row = photos.add_photo(rt.acting_as(key), incident_id, upload.read())
+        body = photos.photo_urls(incident_id, [row], PREFIX + "/incidents")[0]
+        return json_response(body, 201 if row["created"] else 200)
+
+    @bp.get("/incidents/<int:incident_id>/photos")
+    @api_route
+    def list_photos(incident_id: int) -> Response:
+        require_key(rt)
+        with engine_of().connect() as conn:
+            if db_incidents.get_incident(conn, incident_id, with_events=False) is None:
+                raise ReportError(f"there is no incident {incident_id}", status=404,
+                                  code="not_found")
+            found = db_photos.photos_of(conn, incident_id)
+        return json_response({"items": photos.photo_urls(incident_id, found,
+                                                         PREFIX + "/incidents")})
+
+    @bp.get("/incidents/<int:incident_id>/photos/<name>")
+    @api_route
+    def get_photo(incident_id: int, name: str) -> Response:
+        key = require_key(rt)
+        path = photos.open_photo(rt.acting_as(key), incident_id, name)
+        return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
 
     return bp

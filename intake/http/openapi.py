@@ -68,6 +68,10 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None
             "schema": schema or {"type": "string"}}
 
 
+def _path_id() -> dict[str, Any]:
+    return {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
 def document(server_url: str = "/") -> dict[str, Any]:
     json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}}}
     incident = {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}}
@@ -140,6 +144,29 @@ def document(server_url: str = "/") -> dict[str, Any]:
                 "responses": {"200": {"description": "The incident after the action",
                                       "content": incident},
                               **_errors(400, 401, 403, 404, 409, 422, 503)}}},
+            "/api/v1/incidents/{id}/photos": {
+                "post": {
+                    "summary": "Add a photo (JPEG, PNG or WebP, at most ONEMAP_PHOTO_MAX_MB); "
+                               "verified, re-encoded without EXIF (its GPS and time are kept "
+                               "on the record), thumbnailed",
+                    "parameters": [_path_id()],
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {
+                        "schema": {"type": "object", "required": ["file"], "properties": {
+                            "file": {"type": "string", "format": "binary"}}}}}},
+                    "responses": {"201": {"description": "Stored"},
+                                  "200": {"description": "The same photo was stored before"},
+                                  **_errors(400, 401, 403, 404, 413, 422, 503)}},
+                "get": {"summary": "The case's photos (URLs of the image and thumbnail)",
+                        "parameters": [_path_id()],
+                        "responses": {"200": {"description": "The photos"},
+                                      **_errors(401, 403, 404, 503)}}},
+            "/api/v1/incidents/{id}/photos/{name}": {"get": {
+                "summary": "One photo (<sha256>.jpg) or its thumbnail (<sha256>.thumb.jpg)",
+                "parameters": [_path_id(), {"name": "name", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "JPEG",
+                                      "content": {"image/jpeg": {}}},
+                              **_errors(401, 403, 404)}}},
             "/api/health": {"get": {"summary": "Liveness and database check", "security": [],
                                     "responses": {"200": {"description": "OK"},
                                                   "503": {"description": "Database down"}}}},

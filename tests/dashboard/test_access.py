@@ -29,6 +29,8 @@ MAY = {
     "user.manage": {"admin"},
     "audit.read": {"auditor"},
     "person.unmask": {"commander"},
+    "incident.read": {"commander", "handler", "department", "grid_worker", "leader"},
+    "incident.act": {"commander", "handler", "department", "grid_worker"},
 }
 MAP = MAY["wall.view"] | MAY["plan.view"] | MAY["monthly.view"]
 SIGNED_IN = set(USER_ROLES)
@@ -73,6 +75,9 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
     "/admin/audit": (("/admin/audit",), MAY["audit.read"]),
     "/admin/audit.csv": (("/admin/audit.csv",), MAY["audit.read"]),
     "/unmask": ((), "post-only"),
+    "/media/<int:incident_id>/photos/<name>": (("/media/1/photos/" + "0" * 64 + ".jpg",),
+                                               "read-404"),
+    "/media/<int:incident_id>/photos": ((), "post-only"),
 }
 PAGES = {"/planner": MAY["plan.view"], "/monthly": MAY["monthly.view"]}
 # Dash callbacks by the page family they belong to → the action they need.
@@ -134,6 +139,10 @@ def test_route_answers_by_role(rule, clients, app) -> None:
                 assert status in (200, 302), (url, role, status)
             elif want in ("logout", "redirect"):
                 assert status == 302, (url, role, status)
+            elif want == "read-404":  # may read cases, but there is no such photo
+                expected = 404 if role in MAY["incident.read"] else (
+                    302 if role == ANON else 403)
+                assert status == expected, (url, role, status)
             elif role in want:
                 assert status == 200, (url, role, status)
             elif role == ANON:

@@ -4,6 +4,7 @@ loss, refusals that name the field and store nothing, keys, filters, pagination,
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -795,7 +796,8 @@ def test_openapi_document(client, app) -> None:
     routes = set()
     for rule in app.server.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/"):
-            path = rule.rule.replace("<int:incident_id>", "{id}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + m.group(1) + "}",
+                          rule.rule.replace("<int:incident_id>", "{id}"))
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 routes.add((path, method.lower()))
     assert routes
