@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from dashboard import (
     admin,
     auth,
+    citizen,
     geodata,
     guard,
     media,
@@ -58,7 +59,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     app.server.extensions["onemap"] = rt
     app.server.secret_key = crypto.session_key(settings.var_dir)
     guard.install(app.server, rt)  # first: who is asking, may they (every route below)
-    auth.register(app.server, rt)
+    limiter = auth.register(app.server, rt)
+    citizen.register(app.server, rt, limiter)
     admin.register(app.server, rt)
     wall_callbacks.register(app)
     planner_callbacks.register(app)

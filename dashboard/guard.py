@@ -55,6 +55,7 @@ ROUTES: dict[str, Any] = {
     "/login/enrol": PUBLIC,
     "/login/password": PUBLIC,
     "/logout": SESSION,
+    "/r/<token>": PUBLIC,  # the reporter's page: the token is the key
     "/_reload-hash": SESSION,
     "/_dash-layout": SESSION,
     "/_dash-dependencies": SESSION,

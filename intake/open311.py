@@ -400,8 +400,10 @@ def to_request(row: Mapping[str, Any], *, tz: str, last_note: str | None = None,
 
 
 def post_result(row: Mapping[str, Any], *, token: str, created: bool, tz: str,
-                lang: str = "zh", duplicate_of: int | None = None) -> list[dict[str, Any]]:
-    """The answer to POST requests: one element, with the token."""
+                lang: str = "zh", duplicate_of: int | None = None,
+                citizen_url: str | None = None) -> list[dict[str, Any]]:
+    """The answer to POST requests: one element, with the token; ``citizen_url`` (an
+    extension field) is the reporter's progress and rating page, for an SMS."""
     notice = service_notice(row, tz, lang)
     if not created:
         notice = ("This request was already received (a retry); "
@@ -409,8 +411,11 @@ def post_result(row: Mapping[str, Any], *, token: str, created: bool, tz: str,
     if duplicate_of is not None:
         notice += (f"; similar to request {duplicate_of} nearby" if lang == "en"
                    else f"；与附近的请求 {duplicate_of} 疑似重复")
-    return [{"service_request_id": str(row["id"]), "service_notice": notice,
-             "account_id": None, "token": token}]
+    out = {"service_request_id": str(row["id"]), "service_notice": notice,
+           "account_id": None, "token": token}
+    if citizen_url:
+        out["citizen_url"] = citizen_url
+    return [out]
 
 
 # -- rendering -------------------------------------------------------------------------------

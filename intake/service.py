@@ -24,6 +24,7 @@ from geo.deadlines import DeadlineRules
 from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
 from geo.privacy import mask_name
 from geo.workflow import OPEN_STATES, TOP_LEVEL, WorkflowError, step
+from intake import citizen
 from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
 from onemap.access import SYSTEM, can
 from onemap.context import Runtime
@@ -92,6 +93,7 @@ class SubmitResult:
     incident: dict[str, Any]
     duplicate_of: int | None = None
     warnings: list[str] = field(default_factory=list)
+    citizen_url: str | None = None  # /r/<token>: progress and rating for the reporter
 
     @property
     def http_status(self) -> int:
@@ -188,7 +190,8 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
                 [("Idempotency-Key", "already used for a different report")],
                 status=422, code="idempotency_conflict")
         incident = db_incidents.get_incident(conn, existing["id"], with_events=False)
-        return SubmitResult(False, incident, incident.get("duplicate_of"))
+        return SubmitResult(False, incident, incident.get("duplicate_of"),
+                            citizen_url=citizen.issue(rt, conn, existing["id"]))
     note = None
     if not where.located:
         note = ("地址未能匹配，待人工定位" if where.reason == "unmatched"
@@ -203,7 +206,8 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
         warnings.append("unlocated: an operator must place this report on the map")
     if duplicate_of is not None:
         warnings.append(f"near-duplicate of incident {duplicate_of}")
-    return SubmitResult(True, incident, duplicate_of, warnings)
+    return SubmitResult(True, incident, duplicate_of, warnings,
+                        citizen_url=citizen.issue(rt, conn, new_id))
 
 
 @dataclass

@@ -95,6 +95,8 @@ RULES.update({
                            "incident.read_own_channel", "incident.read_private",
                            "incident.act", "incident.rate", "incident.rate_own_channel",
                            "plan.save", "report.export"}),
+    # The reporter on the citizen page: rates the one case its link names.
+    "citizen": frozenset({"incident.rate"}),
     "system": frozenset({"incident.submit", "incident.read", "incident.read_private",
                          "incident.act", "incident.escalate", "plan.save", "report.export"}),
 })

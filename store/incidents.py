@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from geo.levels import LEVEL_COLUMNS  # noqa: F401  (re-exported)
 from geo.privacy import mask_person
-from store.db import connection
+from store.db import Bindable, connection
 
 _INSERT_COLUMNS = (
     "source", "external_id", "category", "subcategory", "severity", "description", "address",
@@ -388,3 +388,26 @@ def last_change(db: Any) -> Any:
     """When any incident last changed (a cheap stamp for caches of reports)."""
     with connection(db) as conn:
         return conn.scalar(text("SELECT max(updated_at) FROM incident"))
+
+
+# --- the citizen's page (/r/<token>) ---------------------------------------------------------
+
+def set_citizen_token(conn: Connection, incident_id: int, token_hash: str) -> None:
+    conn.execute(text("UPDATE incident SET citizen_token_hash = :h WHERE id = :i "
+                      "AND citizen_token_hash IS NULL"), {"h": token_hash, "i": incident_id})
+
+
+def by_citizen_token(db: Bindable, token_hash: str) -> dict[str, Any] | None:
+    """The public face of a case: no staff, no contacts — its steps and the result text."""
+    with connection(db) as conn:
+        row = conn.execute(text("""
+            SELECT id, category, status, received_at, closed_at, rating, address
+            FROM incident WHERE citizen_token_hash = :h"""), {"h": token_hash}
+        ).mappings().first()
+        if row is None:
+            return None
+        steps = [dict(r) for r in conn.execute(text("""
+            SELECT at, action, to_status, CASE WHEN action = 'resolve' THEN note END AS note
+            FROM incident_event WHERE incident_id = :i ORDER BY at, id"""),
+            {"i": row["id"]}).mappings()]
+    return {**dict(row), "steps": steps}

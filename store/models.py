@@ -198,6 +198,8 @@ class Incident(Base):
         Index("ix_incident_due_open", "due_at", postgresql_where=text("closed_at IS NULL")),
         Index("ix_incident_closed_at", "closed_at",
               postgresql_where=text("closed_at IS NOT NULL")),
+        Index("ux_incident_citizen_token", "citizen_token_hash", unique=True,
+              postgresql_where=text("citizen_token_hash IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -235,6 +237,7 @@ class Incident(Base):
                                                  server_default=func.now())
     reporter: Mapped[dict | None] = mapped_column(JSONB)
     media_urls: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    citizen_token_hash: Mapped[str | None] = mapped_column(String(64))  # /r/<token> (0011)
 
 
 class ApiKey(Base):

@@ -176,6 +176,7 @@ def blueprint(rt: Runtime) -> Blueprint:
         body = incident_json(result.incident, key)
         body["created"] = result.created
         body["warnings"] = result.warnings
+        body["citizen_url"] = result.citizen_url
         headers = {"Location": f"/api/v1/incidents/{body['id']}"}
         return json_response(body, result.http_status, headers)
 

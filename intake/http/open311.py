@@ -292,7 +292,8 @@ def blueprint(rt: Runtime) -> Blueprint:
                                    f"different request ({row['id']}); use a new key for a new "
                                    "request")
         body = o311.post_result(row, token=row["external_id"], created=result.created, tz=tz,
-                                lang=lang(), duplicate_of=result.duplicate_of)
+                                lang=lang(), duplicate_of=result.duplicate_of,
+                                citizen_url=result.citizen_url)
         headers = {"Location": f"{PREFIX}/requests/{row['id']}.{fmt.lower()}"}
         return _respond(body, "service_requests", result.http_status, headers)
 

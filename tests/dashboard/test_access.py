@@ -52,6 +52,7 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
     "/login/enrol": (("/login/enrol",), "login-step"),
     "/login/password": (("/login/password",), "login-step"),
     "/logout": (("/logout",), "logout"),
+    "/r/<token>": (("/r/not-a-token",), "public-404"),
     "/_reload-hash": (("/_reload-hash",), SIGNED_IN),
     "/_dash-layout": (("/_dash-layout",), SIGNED_IN),
     "/_dash-dependencies": (("/_dash-dependencies",), SIGNED_IN),

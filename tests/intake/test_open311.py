@@ -31,7 +31,8 @@ SERVICE_FIELDS = ["service_code", "service_name", "description", "metadata", "ty
                   "keywords", "group"]
 ATTRIBUTE_FIELDS = ["variable", "code", "datatype", "required", "datatype_description",
                     "order", "description", "values"]
-POST_FIELDS = ["service_request_id", "service_notice", "account_id", "token"]
+# citizen_url: an extension field, the reporter's progress and rating page (#16).
+POST_FIELDS = ["service_request_id", "service_notice", "account_id", "token", "citizen_url"]
 
 
 # -- helpers ---------------------------------------------------------------------------------
