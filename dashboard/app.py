@@ -12,6 +12,7 @@ from dashboard import (
     admin,
     auth,
     citizen,
+    desk_callbacks,
     geodata,
     guard,
     media,
@@ -67,6 +68,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     planner_history.register(app)
     monthly_callbacks.register(app)
     unmask.register(app)
+    desk_callbacks.register(app)
     unmask.register_routes(app.server)
     media.register(app.server)
     monthly_callbacks.register_routes(app.server, rt)

@@ -83,7 +83,8 @@ ROUTES: dict[str, Any] = {
 API_PREFIXES = ("/api/v1/", "/open311/")
 
 #: Where each role lands after signing in: the first page it may open.
-HOME = (("/", "wall.view"), ("/monthly", "monthly.view"), ("/planner", "plan.view"),
+HOME = (("/", "wall.view"), ("/desk", "desk.view"), ("/monthly", "monthly.view"),
+        ("/planner", "plan.view"),
         ("/admin/users", "user.manage"), ("/admin/audit", "audit.read"))
 
 

@@ -149,7 +149,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
                       className="om-button")] if "monthly" in links else []),
             *([html.A(t("p_to_planner", lang), href=f"/planner?lang={lang}", id="to-planner",
                       className="om-button")] if "planner" in links else []),
-            html.A(t("logout", lang), href="/logout", id="logout", className="om-button"),
+            html.A(t("logout", lang), href="/logout", id="logout", className="om-lang"),
             html.A(t("lang_switch", lang), href=f"?lang={other}{query}", className="om-lang",
                    id="lang-switch"),
         ]),

@@ -41,8 +41,8 @@ def bounds_or_empty(lang: str) -> tuple[Any, list[Any] | None]:
 
 
 def register() -> None:
-    """Register the three pages with Dash (call after creating a ``use_pages`` app)."""
-    from dashboard.pages import monthly, planner, wall
+    """Register the pages with Dash (call after creating a ``use_pages`` app)."""
+    from dashboard.pages import desk, monthly, planner, wall
 
-    for module in (wall, planner, monthly):
+    for module in (wall, planner, monthly, desk):
         register_page(module.__name__, **module.PAGE)

@@ -31,6 +31,7 @@ MAY = {
     "person.unmask": {"commander"},
     "incident.read": {"commander", "handler", "department", "grid_worker", "leader"},
     "incident.act": {"commander", "handler", "department", "grid_worker"},
+    "desk.view": {"commander", "handler", "department", "grid_worker"},
 }
 MAP = MAY["wall.view"] | MAY["plan.view"] | MAY["monthly.view"]
 SIGNED_IN = set(USER_ROLES)
@@ -59,7 +60,7 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
     "/registry.json": (("/registry.json",), SIGNED_IN),
     "/_dash-update-component": ((), "callbacks"),
     "/": (("/",), MAY["wall.view"]),
-    "/<path:path>": (("/planner", "/monthly"), "pages"),
+    "/<path:path>": (("/planner", "/monthly", "/desk"), "pages"),
     "/wall/units.geojson": (("/wall/units.geojson?level=1",), MAP),
     "/wall/units/bounds": (("/wall/units/bounds",), MAP),
     "/wall/incidents.geojson": (("/wall/incidents.geojson?z=10",), MAY["wall.view"]),
@@ -80,9 +81,11 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
                                                "read-404"),
     "/media/<int:incident_id>/photos": ((), "post-only"),
 }
-PAGES = {"/planner": MAY["plan.view"], "/monthly": MAY["monthly.view"]}
+PAGES = {"/planner": MAY["plan.view"], "/monthly": MAY["monthly.view"],
+         "/desk": MAY["desk.view"]}
 # Dash callbacks by the page family they belong to → the action they need.
-CALLBACK_FAMILY = {"p-": "plan.view", "m-": "monthly.view", "unmask-": "person.unmask"}
+CALLBACK_FAMILY = {"p-": "plan.view", "m-": "monthly.view", "unmask-": "person.unmask",
+                   "d-": "desk.view"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,146 @@
+"""The desk (#16): each role's queues hold the cases that wait for it (compared with SQL),
+actions and bulk actions go through the workflow with history and audit rows, photos are
+added from the panel, and a department sees only its department's cases."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from dashboard import desk_callbacks as dc
+from dashboard.app import create_app
+from tests.helpers import acting
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(scope="module")
+def app(settings, wall_engine, wall_db_url, tmp_path_factory):
+    return create_app(settings.with_(database_url=wall_db_url, escalate_every_s=0,
+                                     media_dir=str(tmp_path_factory.mktemp("media"))))
+
+
+@pytest.fixture(scope="module")
+def village(app, wall_engine, settings, wall_db_url) -> dict:
+    """A village with three fresh cases escalated to it from one of its grids (village
+    level), one of them dispatched."""
+    from intake import service
+    from intake.schema import ActionIn, parse_report
+    from onemap.access import cli_actor
+    from store.runtime import build_runtime
+
+    with wall_engine.connect() as conn:
+        row = conn.execute(text("""
+            SELECT v.id, v.code, ST_X(ST_PointOnSurface(g.geom)) AS x,
+                   ST_Y(ST_PointOnSurface(g.geom)) AS y
+            FROM unit v JOIN unit g ON g.parent_id = v.id
+            WHERE v.level = 2 AND v.valid_to IS NULL AND g.valid_to IS NULL
+            ORDER BY v.code DESC, g.code LIMIT 1""")).one()
+    rt = build_runtime(settings.with_(database_url=wall_db_url), engine=wall_engine,
+                       actor=cli_actor("test"))
+    ids = []
+    for k, category in enumerate(("environment", "safety_hazard", "dispute")):
+        report = parse_report({"source": "grid_app", "external_id": f"DESK-{k}",
+                               "category": category, "description": f"工作台测试 {k}",
+                               "location": {"lon": row.x + k * 1e-3, "lat": row.y}})
+        case = service.submit(rt, report).incident["id"]
+        service.act(rt, case, ActionIn(action="escalate", note="村里处理"))
+        ids.append(case)
+    service.act(rt, ids[0], ActionIn(action="dispatch"))
+    return {"id": row.id, "code": row.code, "cases": ids}
+
+
+def _ids(listing) -> set[int]:
+    rows = listing.children[1].children
+    return {int(r.children[0].id["index"]) for r in rows}
+
+
+def test_a_village_desk_lists_its_village_level_cases(app, village, wall_engine) -> None:
+    with wall_engine.connect() as conn:
+        want = {r[0] for r in conn.execute(text("""
+            SELECT id FROM incident WHERE village_id = :v AND handling_level = 2
+              AND duplicate_of IS NULL AND status IN ('received', 'dispatched', 'escalated',
+                  'returned', 'reopened')"""), {"v": village["id"]})}
+    with acting(app, "handler", village["code"]):
+        options, listing = dc._refresh(0, "to_accept", None, None, None, None, "zh")
+    assert set(village["cases"]) <= want and len(want) <= 50
+    assert _ids(listing) == want  # exactly the village's cases waiting at village level
+    label = next(o["label"] for o in options if o["value"] == "to_accept")
+    assert label == f"待签收 ({len(want):,})"
+
+
+def test_acting_from_the_desk_leaves_history_and_audit(app, village, wall_engine) -> None:
+    case = village["cases"][0]  # dispatched to the village desk
+    with acting(app, "handler", village["code"]) as actor:
+        panel = dc._detail(case, None, "zh")
+        actions = next(c for c in panel if getattr(c, "className", "") == "om-actions")
+        buttons = [c.id["action"] for c in actions.children]
+        assert "accept" in buttons
+        from dash._callback_context import context_value
+        from dash._utils import AttributeDict
+
+        context_value.set(AttributeDict(triggered_inputs=[{
+            "prop_id": '{"action":"accept","type":"d-act"}.n_clicks', "value": 1}]))
+        done = dc._act([1], case, "已签收，马上处理", None, "zh")
+        assert done["message"].startswith("已执行")
+        png = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 10, 10)).save(png, "PNG")
+        uploaded = dc._upload("data:image/png;base64," + base64.b64encode(png.getvalue())
+                              .decode(), case, "zh")
+        assert uploaded["message"] == "照片已上传"
+    with wall_engine.connect() as conn:
+        status = conn.scalar(text("SELECT status FROM incident WHERE id = :i"), {"i": case})
+        events = [r[0] for r in conn.execute(text(
+            "SELECT action FROM incident_event WHERE incident_id = :i ORDER BY at, id"),
+            {"i": case})]
+        audited = [r[0] for r in conn.execute(text(
+            "SELECT action FROM audit_log WHERE object_id = :i AND actor = :a"),
+            {"i": str(case), "a": actor.label})]
+    assert status == "accepted" and events[-2:] == ["accept", "photo"]
+    assert audited == ["incident.act", "photo.add"]
+
+
+def test_a_department_sees_only_its_cases(app, wall_engine) -> None:
+    with wall_engine.connect() as conn:
+        dept, code = conn.execute(text("""
+            SELECT d.id, d.code FROM incident i JOIN department d ON d.id = i.department_id
+            GROUP BY d.id, d.code ORDER BY count(*) DESC LIMIT 1""")).one()
+        total = conn.scalar(text("SELECT count(*) FROM incident WHERE department_id = :d "
+                                 "AND duplicate_of IS NULL AND status = 'dispatched'"),
+                            {"d": dept})
+    with acting(app, "department", department=code):
+        options, listing = dc._refresh(0, "to_accept", None, None, None, None, "zh")
+        from dashboard.callbacks import runtime
+        from store import desk as db_desk
+
+        rows = db_desk.queue(runtime().engine, "to_accept", *_window(), limit=200)
+    assert rows and {r["id"] for r in rows} <= _dept_ids(wall_engine, dept)
+    label = next(o["label"] for o in options if o["value"] == "to_accept")
+    assert label.startswith("待签收") and int(label.split("(")[1].rstrip(")").replace(",", "")) \
+        >= total
+
+
+def _window():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return now, now + timedelta(hours=24)
+
+
+def _dept_ids(engine, dept: int) -> set[int]:
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(text(
+            "SELECT id FROM incident WHERE department_id = :d"), {"d": dept})}
+
+
+def test_countdown_reads_like_a_clock() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    assert dc.countdown(now + timedelta(hours=5), now, "zh") == "剩余 5小时"
+    assert dc.countdown(now - timedelta(days=2), now, "zh") == "超期 2天"
+    assert dc.countdown(now + timedelta(minutes=20), now, "en") == "20 min left"
