@@ -14,7 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.callbacks import Callbacks, local_tz, runtime
 from dashboard.desk import QUEUE_LABELS, _pick
-from dashboard.i18n import pick
+from dashboard.i18n import EVENT_LABELS, pick
 from geo.catalog import CATEGORY_BY_CODE
 from geo.workflow import ACTION_LABELS, STATE_LABELS
 from intake import desk as desk_service
@@ -102,7 +102,8 @@ def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str,
     cat = CATEGORY_BY_CODE.get(row["category"])
     history = [html.Li([html.Span(e["at"].astimezone(tz).strftime("%m-%d %H:%M"),
                                   className="om-item-time"), " ",
-                        html.Span(pick(ACTION_LABELS.get(e["action"]), lang, e["action"])),
+                        html.Span(pick(ACTION_LABELS.get(e["action"])
+                                       or EVENT_LABELS.get(e["action"]), lang, e["action"])),
                         " ", html.Span(e["actor"] or "", className="om-item-place"), " ",
                         html.Span(e.get("note") or "")])
                for e in row.get("events", [])]

@@ -91,7 +91,8 @@ REASON_LABELS = {
 
 # History events that are not workflow actions (intake and importers write them).
 EVENT_LABELS = {"receive": ("受理", "Received"), "import": ("导入", "Imported"),
-                "overdue": ("超期", "Overdue"), "reassign": ("改划网格", "Grid redrawn")}
+                "overdue": ("超期", "Overdue"), "reassign": ("改划网格", "Grid redrawn"),
+                "photo": ("上传照片", "Photo added")}
 
 # The grid planner (/planner).
 TEXT.update({
