@@ -12,7 +12,8 @@ from geo.catalog import CATEGORIES, SOURCES
 REFRESH_MS = 5_000  # a new case shows within 5 s (the wall's live interval too)
 QUEUE_LABELS = {"to_accept": ("待签收", "To accept"), "in_hand": ("办理中", "In hand"),
                 "due_soon": ("即将超期", "Due soon"), "overdue": ("已超期", "Overdue"),
-                "to_rate": ("待评价", "To rate"), "done": ("已办结", "Done (30 days)")}
+                "supervised": ("督办", "Supervised"), "to_rate": ("待评价", "To rate"),
+                "done": ("已办结", "Done (30 days)")}
 SEVERITY = {"high": ("高", "High"), "medium": ("中", "Medium"), "low": ("低", "Low")}
 
 

@@ -58,7 +58,10 @@ def _row(r: dict[str, Any], now: datetime, lang: str) -> html.Div:
         html.Span((cat.zh if lang == "zh" else cat.en) if cat else r["category"]),
         html.Span(r["grid_name"] or r["village_name"] or "–", className="om-item-place"),
         html.Span(pick(STATE_LABELS.get(r["status"]), lang, r["status"])),
-        html.Span(countdown(r["due_at"], now, lang), className="om-item-time"),
+        html.Span(countdown(r["due_at"], now, lang)
+                  + (" · 催" * min(r.get("urged_count") or 0, 1) if lang == "zh" else
+                     " · urged" * min(r.get("urged_count") or 0, 1)),
+                  className="om-item-time"),
         html.Span(r["description"] or "", className="om-wd-desc"),
     ])
 
@@ -108,7 +111,13 @@ def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str,
                         html.Span(e.get("note") or "")])
                for e in row.get("events", [])]
     contact = row.get("reporter") or {}
+    urges = [e for e in row.get("events", []) if e["action"] in ("urge", "supervise")]
+    banner = [html.Div(className="om-error", id="d-urged", children=[
+        html.B(("催办" if urges[-1]["action"] == "urge" else "督办") if zh else
+               urges[-1]["action"].capitalize()), "：", urges[-1].get("note") or ""])
+              ] if urges else []
     return [
+        *banner,
         html.H2(f"#{row['id']} " + ((cat.zh if zh else cat.en) if cat else row["category"])),
         html.P(row.get("description") or "", className="om-detail-desc"),
         html.P(" / ".join(x for x in (row.get("town_name"), row.get("village_name"),

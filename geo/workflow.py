@@ -53,8 +53,14 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "return": (_RETURNABLE, "returned"),
     "reopen": (("rated",), "reopened"),
 }
-ACTIONS = tuple(TRANSITIONS)
+#: 催办 / 督办: notes on an open case from above, in its history; the state does not change.
+#: ``urge`` puts a note at the top of the handler's case; ``supervise`` puts the case on the
+#: supervised list with a deadline of its own.
+NOTE_ACTIONS = ("urge", "supervise")
+OPEN_FOR_NOTES = _ESCALABLE
+ACTIONS = (*TRANSITIONS, *NOTE_ACTIONS)
 ACTION_LABELS = {
+    "urge": ("催办", "Urge"), "supervise": ("督办", "Supervise"),
     "locate": ("定位", "Locate"), "dispatch": ("派单", "Dispatch"), "accept": ("签收", "Accept"),
     "start": ("开始处置", "Start"), "resolve": ("办结", "Resolve"), "rate": ("评价", "Rate"),
     "close": ("归档", "Close"), "escalate": ("上报", "Escalate"), "return": ("退回", "Return"),

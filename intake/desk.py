@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from geo.workflow import allowed_actions
+from geo.workflow import NOTE_ACTIONS, OPEN_FOR_NOTES, allowed_actions
 from intake import service
 from intake.schema import ActionIn, ReportError
 from onemap.access import can
@@ -54,11 +54,15 @@ def queue(rt: Runtime, name: str, filters: dict[str, Any] | None = None, *, limi
 
 
 def actions_for(rt: Runtime, case: dict[str, Any]) -> tuple[str, ...]:
-    """The workflow's actions from the case's state that this actor may take on it."""
-    if not can(rt.actor, "incident.act", case):
-        return ()
-    return tuple(a for a in allowed_actions(case["status"], case.get("handling_level"))
-                 if a not in ("rate", "reopen", "locate"))
+    """The workflow's actions from the case's state that this actor may take on it, and
+    催办/督办 when it may note from above."""
+    out: list[str] = []
+    if can(rt.actor, "incident.act", case):
+        out += [a for a in allowed_actions(case["status"], case.get("handling_level"))
+                if a not in ("rate", "reopen", "locate")]
+    if case["status"] in OPEN_FOR_NOTES and service.may_note_from_above(rt, case):
+        out += list(NOTE_ACTIONS)
+    return tuple(out)
 
 
 def act_many(rt: Runtime, ids: list[int], action: str, note: str | None = None

@@ -203,6 +203,8 @@ class ActionIn(_Strict):
                                    "dispatch; defaults to the category's department.")
     location: Location | None = Field(None, description="Where an unlocated incident is, "
                                       "for locate.")
+    days: int | None = Field(None, ge=1, le=90, strict=True, description="Days the "
+                             "supervision (督办) gives, for supervise (default 3).")
 
     @field_validator("actor")
     @classmethod

@@ -21,6 +21,7 @@ QUEUES: dict[str, str] = {
     "due_soon": ("i.status = ANY(CAST(:open AS text[])) AND i.due_at >= :now "
                  "AND i.due_at < :soon"),
     "overdue": "i.status = ANY(CAST(:open AS text[])) AND i.due_at < :now",
+    "supervised": "i.supervised_due IS NOT NULL AND i.status = ANY(CAST(:open AS text[]))",
     "to_rate": "i.status = 'resolved'",
     "done": ("i.status IN ('rated', 'closed') AND i.closed_at >= CAST(:now AS timestamptz) "
              "- interval '30 days'"),
@@ -57,9 +58,11 @@ def queue(db: Bindable, name: str, now: datetime, soon: datetime, level: int | N
           ) -> list[dict[str, Any]]:
     """One queue, soonest due first (the done queue: latest closed first)."""
     where, params = _where(level, filters or {})
-    order = "i.closed_at DESC, i.id DESC" if name == "done" else "i.due_at NULLS LAST, i.id"
+    order = {"done": "i.closed_at DESC, i.id DESC",
+             "supervised": "i.supervised_due, i.id"}.get(name, "i.due_at NULLS LAST, i.id")
     return rows(db, f"""
         SELECT i.id, i.category, i.severity, i.source, i.status, i.handling_level,
+               i.urged_count, i.supervised_due,
                i.received_at, i.due_at, i.closed_at, left(i.description, 80) AS description,
                g.name AS grid_name, v.name AS village_name
         FROM incident i LEFT JOIN unit g ON g.id = i.grid_id

@@ -167,7 +167,8 @@ _DETAIL = """
     SELECT i.id, i.source, i.external_id, i.category, i.subcategory, i.severity,
            i.description, i.address, i.location_reason, i.reported_at, i.received_at,
            i.updated_at, i.status, i.handling_level, i.due_at, i.closed_at, i.rating,
-           i.overdue, i.duplicate_of, i.reporter, i.media_urls,
+           i.overdue, i.duplicate_of, i.reporter, i.media_urls, i.urged_count,
+           i.supervised_due,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
            i.grid_id, g.code AS grid_code, g.name AS grid_name,
            i.village_id, v.code AS village_code, v.name AS village_name,
@@ -411,3 +412,14 @@ def by_citizen_token(db: Bindable, token_hash: str) -> dict[str, Any] | None:
             FROM incident_event WHERE incident_id = :i ORDER BY at, id"""),
             {"i": row["id"]}).mappings()]
     return {**dict(row), "steps": steps}
+
+
+def note_from_above(conn: Connection, incident_id: int, action: str, *,
+                    supervised_due: datetime | None = None) -> None:
+    """Count an urge (催办) or set the supervision deadline (督办) of a case."""
+    if action == "urge":
+        conn.execute(text("UPDATE incident SET urged_count = urged_count + 1, "
+                          "updated_at = now() WHERE id = :i"), {"i": incident_id})
+    else:
+        conn.execute(text("UPDATE incident SET supervised_due = :d, updated_at = now() "
+                          "WHERE id = :i"), {"i": incident_id, "d": supervised_due})

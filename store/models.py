@@ -200,6 +200,8 @@ class Incident(Base):
               postgresql_where=text("closed_at IS NOT NULL")),
         Index("ux_incident_citizen_token", "citizen_token_hash", unique=True,
               postgresql_where=text("citizen_token_hash IS NOT NULL")),
+        Index("ix_incident_supervised", "supervised_due",
+              postgresql_where=text("supervised_due IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -238,6 +240,8 @@ class Incident(Base):
     reporter: Mapped[dict | None] = mapped_column(JSONB)
     media_urls: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     citizen_token_hash: Mapped[str | None] = mapped_column(String(64))  # /r/<token> (0011)
+    urged_count: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # 催办 (0012)
+    supervised_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 督办
 
 
 class ApiKey(Base):

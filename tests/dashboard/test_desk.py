@@ -144,3 +144,36 @@ def test_countdown_reads_like_a_clock() -> None:
     assert dc.countdown(now + timedelta(hours=5), now, "zh") == "剩余 5小时"
     assert dc.countdown(now - timedelta(days=2), now, "zh") == "超期 2天"
     assert dc.countdown(now + timedelta(minutes=20), now, "en") == "20 min left"
+
+
+def test_urge_and_supervise_come_from_above(app, village, wall_engine) -> None:
+    from intake import service
+    from intake.schema import ActionIn, ReportError
+
+    case = village["cases"][1]
+    with acting(app, "grid_worker") as _:
+        from dashboard.callbacks import runtime
+
+        with pytest.raises(ReportError) as refused:
+            service.act(runtime(), case, ActionIn(action="urge", note="快点"))
+        assert refused.value.status in (403, 404)  # not from above (or not in view)
+    with acting(app, "commander"):
+        from dashboard.callbacks import runtime
+
+        rt = runtime()
+        service.act(rt, case, ActionIn(action="urge", note="群众反复来电，今天内处理"))
+        service.act(rt, case, ActionIn(action="supervise", note="县里督办", days=2))
+    with acting(app, "handler", village["code"]):
+        panel = dc._detail(case, None, "zh")
+        assert "今天内处理" in str(panel[0]) or "县里督办" in str(panel[0])
+        options, listing = dc._refresh(0, "supervised", None, None, None, None, "zh")
+        assert case in _ids(listing)
+    with wall_engine.connect() as conn:
+        urged, due, status = conn.execute(text(
+            "SELECT urged_count, supervised_due, status FROM incident WHERE id = :i"),
+            {"i": case}).one()
+        events = [r[0] for r in conn.execute(text(
+            "SELECT action FROM incident_event WHERE incident_id = :i ORDER BY at, id"),
+            {"i": case})]
+    assert urged == 1 and due is not None and status == "escalated"  # the state is unchanged
+    assert events[-2:] == ["urge", "supervise"]
