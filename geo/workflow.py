@@ -58,7 +58,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 #: supervised list with a deadline of its own.
 NOTE_ACTIONS = ("urge", "supervise")
 OPEN_FOR_NOTES = _ESCALABLE
-ACTIONS = (*TRANSITIONS, *NOTE_ACTIONS)
+ACTIONS = tuple(TRANSITIONS)  # the state machine's
+ALL_ACTIONS = (*ACTIONS, *NOTE_ACTIONS)  # what a client may send
 ACTION_LABELS = {
     "urge": ("催办", "Urge"), "supervise": ("督办", "Supervise"),
     "locate": ("定位", "Locate"), "dispatch": ("派单", "Dispatch"), "accept": ("签收", "Accept"),

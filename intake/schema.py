@@ -27,7 +27,7 @@ from pydantic import (
 
 from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, CATEGORY_BY_ZH, SOURCE_ALIASES, SOURCES
 from geo.crs import in_china
-from geo.workflow import ACTIONS
+from geo.workflow import ALL_ACTIONS
 from onemap.errors import OneMapError
 
 MAX_DESCRIPTION = 4000
@@ -194,7 +194,7 @@ class BatchIn(_Strict):
 class ActionIn(_Strict):
     """A workflow action on one incident."""
 
-    action: Literal[ACTIONS]  # type: ignore[valid-type]  # geo.workflow's actions
+    action: Literal[ALL_ACTIONS]  # type: ignore[valid-type]  # geo.workflow's actions
     actor: str | None = Field(None, max_length=64, description="Who acts (shown in history); "
                               "defaults to the API key's name.")
     note: str | None = Field(None, description="Reason or remark (required to return).")
