@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from geo.workflow import NOTE_ACTIONS, OPEN_FOR_NOTES, allowed_actions
-from intake import service
+from intake import oversight, service
 from intake.schema import ActionIn, ReportError
 from onemap.access import can
 from onemap.context import Runtime
@@ -60,7 +60,7 @@ def actions_for(rt: Runtime, case: dict[str, Any]) -> tuple[str, ...]:
     if can(rt.actor, "incident.act", case):
         out += [a for a in allowed_actions(case["status"], case.get("handling_level"))
                 if a not in ("rate", "reopen", "locate")]
-    if case["status"] in OPEN_FOR_NOTES and service.may_note_from_above(rt, case):
+    if case["status"] in OPEN_FOR_NOTES and oversight.may_note_from_above(rt, case):
         out += list(NOTE_ACTIONS)
     return tuple(out)
 

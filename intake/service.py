@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,13 +25,12 @@ from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
 from geo.privacy import mask_name
 from geo.workflow import (
     NOTE_ACTIONS,
-    OPEN_FOR_NOTES,
     OPEN_STATES,
     TOP_LEVEL,
     WorkflowError,
     step,
 )
-from intake import citizen
+from intake import citizen, oversight
 from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
 from onemap.access import SYSTEM, can
 from onemap.context import Runtime
@@ -249,46 +248,6 @@ def submit_batch(rt: Runtime, items: list[Any]) -> list[BatchItem]:
 REPORTER_ACTIONS = frozenset({"rate"})
 
 
-def may_note_from_above(rt: Runtime, row: dict[str, Any]) -> bool:
-    """催办/督办 come from above: a command centre, or a level desk above the case's level."""
-    if not can(rt.actor, "incident.read", row):
-        return False
-    if can(rt.actor, "incident.urge", row):
-        return True
-    if rt.actor.role != "handler" or row.get("handling_level") is None:
-        return False
-    tops = rt.units.tree().tops()
-    return bool(tops) and rt.units.tree().units[tops[0]]["level"] < row["handling_level"]
-
-
-def _note_from_above(rt: Runtime, conn: Connection, row: dict[str, Any],
-                     action: ActionIn) -> dict[str, Any]:
-    if row["status"] not in OPEN_FOR_NOTES:
-        raise ReportError(f"cannot {action.action}: the case is {row['status']}, not open",
-                          status=409, code="illegal_transition")
-    if not may_note_from_above(rt, row):
-        audit(rt, "incident.act", object_type="incident", object_id=row["id"],
-              result="denied", detail={"action": action.action})
-        raise ReportError(f"{action.action}: only a command centre or a higher level may",
-                          status=403, code="forbidden")
-    if not action.note:
-        raise ReportError(f"{action.action} needs a note (what is expected)",
-                          [("note", "is required")])
-    now = datetime.now(UTC)
-    due = now + timedelta(days=action.days or 3) if action.action == "supervise" else None
-    db_incidents.note_from_above(conn, row["id"], action.action, supervised_due=due)
-    if due is None:
-        note = action.note
-    else:
-        local = due.astimezone(ZoneInfo(rt.settings.timezone))
-        note = f"{action.note}（督办期限 {local:%Y-%m-%d %H:%M}）"
-    db_incidents.append_event(conn, row["id"], action.actor or rt.actor.name, action.action,
-                              row["status"], row["status"], note, at=now)
-    audit(rt, "incident.act", object_type="incident", object_id=row["id"], conn=conn,
-          detail={"action": action.action, "supervised_due": due})
-    return db_incidents.get_incident(conn, row["id"])
-
-
 def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
     """Apply one workflow action (locked, validated by :func:`geo.workflow.step`, recorded as
     an event).  Raises :class:`ReportError` (404/403/409/422) when it cannot be done."""
@@ -299,7 +258,7 @@ def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
             raise ReportError(f"there is no incident {incident_id}", status=404,
                               code="not_found")
         if action.action in NOTE_ACTIONS:
-            return _note_from_above(rt, conn, row, action)
+            return oversight.note_from_above(rt, conn, row, action)
         if not can(key, "incident.act", row):
             if action.action not in REPORTER_ACTIONS or not can(key, "incident.rate", row):
                 audit(rt, "incident.act", object_type="incident", object_id=incident_id,
