@@ -76,6 +76,7 @@ MEASURE_COLUMNS = (
     "code", "name", "received", "households", "per_1000_households", "prev_received", "change_pct",
     "resolved", "resolution_rate", "on_time_rate",
     *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
+    "urged", "rated", "rating_mean",
 )
 TREND_COLUMNS = ("month", "received", "resolved", "resolution_rate", "on_time_rate")
 
@@ -282,10 +283,12 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
         for lv, name in LEVEL_NAMES.items())
     ctes += [
         _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
-                               "i.handling_level"),
+                               "i.handling_level, i.urged_count, i.rating"),
         f"""agg AS (
             SELECT i.unit_id, i.received_at >= :start AS cur, count(*) AS n,
-                   {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()}
+                   {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()},
+                   count(*) FILTER (WHERE i.urged_count > 0) AS urged,
+                   count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean
             FROM inc i WHERE i.unit_id IS NOT NULL
             GROUP BY 1, 2)""",
         *_households_ctes(),
@@ -298,7 +301,9 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
                coalesce(c.resolved, 0) AS resolved,
                c.resolved::float8 / nullif(c.n, 0) AS resolution_rate,
                c.on_time::float8 / nullif(c.resolved, 0) AS on_time_rate,
-               {shares}
+               {shares},
+               coalesce(c.urged, 0) AS urged, coalesce(c.rated, 0) AS rated,
+               c.rating_mean
         FROM s
              LEFT JOIN agg c ON c.unit_id = s.id AND c.cur
              LEFT JOIN agg p ON p.unit_id = s.id AND NOT p.cur

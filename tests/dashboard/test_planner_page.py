@@ -291,7 +291,10 @@ def test_suggested_split_can_be_edited_before_saving(browser, planner_url, plann
     page.fill("#p-k", "3")
     page.click("#p-suggest")
     page.wait_for_selector("#p-impact-table", timeout=20_000)
-    assert page.locator("#p-selection li").count() == 3  # the three parts are selected
+    # The three parts are selected (the selection list re-renders after the preview of the
+    # grid picked before may already have drawn an impact table: wait for the parts).
+    page.wait_for_function("document.querySelectorAll('#p-selection li').length == 3",
+                           timeout=20_000)
     virtual = page.evaluate("Array.from(document.querySelectorAll('#p-selection li'))"
                             ".map(li => li.innerText)")
     # keep two parts selected (click the first part away), merge them

@@ -277,6 +277,10 @@ def ref_measures(conn: Connection, level: int, month: str) -> pd.DataFrame:
         for lv, name in ((3, "grid"), (2, "village"), (1, "town"), (0, "county")):
             row[f"closed_share_{name}"] = _rate(
                 int((done["handling_level"] == lv).sum()) if len(done) else 0, len(done))
+        ratings = [float(r) for r in (mine["rating"] if len(mine) else []) if not pd.isna(r)]
+        row["urged"] = int((mine["urged_count"] > 0).sum()) if len(mine) else 0
+        row["rated"] = len(ratings)
+        row["rating_mean"] = sum(ratings) / len(ratings) if ratings else math.nan
         rows[uid] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "unit_id"
@@ -348,6 +352,24 @@ def test_month_measures_equal_the_reference(conn, world, level):
     for month in (*MONTHS, "2025-11", "2025-07"):
         assert_frames(monthly.month_measures(conn, level, month, TZ),
                       ref_measures(conn, level, month))
+
+
+def test_urged_and_ratings_equal_the_reference(conn, world):
+    """催办 and the citizens' ratings per unit (#16), on cases marked here."""
+    month = "2025-10"
+    period = monthly.month_period(month, TZ)
+    ids = [r[0] for r in conn.execute(text(
+        "SELECT id FROM incident WHERE received_at >= :s AND received_at < :e "
+        "AND duplicate_of IS NULL ORDER BY id LIMIT 6"), {"s": period.start, "e": period.end})]
+    assert len(ids) >= 4
+    conn.execute(text("UPDATE incident SET urged_count = 2 WHERE id = ANY(:i)"),
+                 {"i": ids[:3]})
+    conn.execute(text("UPDATE incident SET rating = 1 + (id % 5) WHERE id = ANY(:i)"),
+                 {"i": ids[1:]})
+    for level in (1, 3):
+        got = monthly.month_measures(conn, level, month, TZ)
+        assert_frames(got, ref_measures(conn, level, month))
+        assert got["urged"].sum() == 3 and got["rated"].sum() == len(ids) - 1
 
 
 def test_split_month_by_hand(conn, world):
