@@ -77,3 +77,26 @@ def local_tz() -> str:
 def basemap_datum() -> str:
     """The datum of the basemap tiles: geometry is shifted into it for display."""
     return runtime().settings.basemap_datum
+
+
+def act_on(incident_id: int, action: str, lang: str, **fields: Any) -> dict[str, Any]:
+    """One workflow action from a page (the wall's panel, the desk), as the signed-in user;
+    returns what the page stores to redraw the case: its id, the action and the message
+    (done, or why not)."""
+    import time
+
+    from dashboard.i18n import pick, t
+    from geo.workflow import ACTION_LABELS
+    from intake import service
+    from intake.schema import ActionIn, ReportError
+
+    rt = runtime()
+    try:
+        service.act(rt, int(incident_id), ActionIn(action=action, actor=rt.actor.name,
+                                                   **fields))
+        message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"
+    except ReportError as err:
+        message = str(err)
+    except ValueError as err:  # pydantic validation
+        message = str(err).splitlines()[0]
+    return {"id": incident_id, "action": action, "message": message, "at": time.time()}

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.callbacks import Callbacks, local_tz, runtime
+from dashboard.callbacks import Callbacks, act_on, local_tz, runtime
 from dashboard.desk import QUEUE_LABELS, _pick
 from dashboard.i18n import EVENT_LABELS, pick
 from geo.catalog import CATEGORY_BY_CODE
 from geo.workflow import ACTION_LABELS, STATE_LABELS
 from intake import desk as desk_service
-from intake import photos, service
-from intake.schema import ActionIn, ReportError
+from intake import photos
+from intake.schema import ReportError
 from store import desk as db_desk
 from store import incidents as db_incidents
 from store import photos as db_photos
@@ -171,16 +171,8 @@ def _act(clicks, selected, note, dept, lang):
     if not isinstance(trigger, dict) or selected is None or not any(clicks or ()):
         raise PreventUpdate
     action = trigger["action"]
-    rt = runtime()
-    try:
-        service.act(rt, int(selected), ActionIn(
-            action=action, note=note or None, actor=rt.actor.name,
-            department=dept if action == "dispatch" else None))
-        message = ("已执行：" if lang == "zh" else "Done: ") + pick(
-            ACTION_LABELS.get(action), lang, action)
-    except (ReportError, ValueError) as err:
-        message = str(err).splitlines()[0]
-    return {"id": selected, "message": message, "at": time.time()}
+    return act_on(selected, action, lang, note=note or None,
+                  department=dept if action == "dispatch" else None)
 
 
 @CALLBACKS.callback(Output("d-done", "data", allow_duplicate=True),

@@ -7,7 +7,6 @@ changes travel through ``hideout``; the live tick sends only what changed (a ``P
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from dashboard import geodata, wall_routes
 from dashboard import view as v
 from dashboard.callbacks import (
     Callbacks,
+    act_on,
     app_settings,
     basemap_datum,
     engine,
@@ -31,9 +31,7 @@ from dashboard.wall import KPIS, LAYERS
 from geo.catalog import CATEGORY_BY_CODE, SOURCES
 from geo.measures import BY_KEY
 from geo.workflow import ACTION_LABELS, STATE_LABELS, allowed_actions
-from intake import service
 from intake.photos import photo_urls
-from intake.schema import ActionIn, ReportError
 from onemap.access import can
 from store import incidents as db_incidents
 from store import photos as db_photos
@@ -432,16 +430,8 @@ def _act(clicks, selected, note, rating, lang):
     if not isinstance(trigger, dict) or selected is None or not any(clicks):
         raise PreventUpdate
     action = trigger["action"]
-    try:
-        body = ActionIn(action=action, actor=runtime().actor.name, note=note or None,
-                        rating=int(rating) if action == "rate" and rating else None)
-        service.act(runtime(), int(selected), body)
-        message = f"{t('done', lang)}: {pick(ACTION_LABELS.get(action), lang, action)}"
-    except ReportError as err:
-        message = str(err)
-    except ValueError as err:  # pydantic validation
-        message = str(err).splitlines()[0]
-    return {"id": selected, "action": action, "message": message, "at": time.time()}
+    return act_on(selected, action, lang, note=note or None,
+                  rating=int(rating) if action == "rate" and rating else None)
 
 
 CALLBACKS.clientside(
