@@ -23,6 +23,7 @@ TEXT: dict[str, dict[str, str]] = {
     "unmask_go": {"zh": "查看", "en": "Reveal"},
     "reporter": {"zh": "上报人", "en": "Reporter"},
     "photos": {"zh": "现场照片", "en": "Photos"},
+    "m_departments": {"zh": "职能部门办理情况", "en": "Departments"},
     "wall_on": {"zh": "大屏模式", "en": "Wall mode"},
     "wall_off": {"zh": "退出大屏", "en": "Leave wall mode"},
     "fullscreen": {"zh": "全屏", "en": "Full screen"},

@@ -76,6 +76,8 @@ def page(settings: Settings, lang: str, bounds: list[list[float]]) -> list[Any]:
         html.Div(id="m-narrative", className="om-narrative"),
         html.H3(t("m_hot", lang), className="om-list-title"),
         html.Div(id="m-hot-list", className="om-month-hot"),
+        html.H3(t("m_departments", lang), className="om-list-title"),
+        html.Div(id="m-departments", className="om-month-departments"),
     ])
     controls = html.Div(className="om-month-measures", children=[
         dcc.RadioItems(id="m-measure", value=mv.MEASURES[0].key, className="om-radio om-inline",

@@ -45,6 +45,7 @@ from onemap.access import db_scope
 from onemap.context import Runtime
 from onemap.errors import OneMapError
 from onemap.settings import Settings
+from store import departments as db_departments
 from store import incidents as db_incidents
 from store import scope
 from store.units import unit_cache
@@ -303,6 +304,28 @@ def _trend_figure(report: Any, lang: str) -> dict[str, Any]:
                        "showgrid": False},
         },
     }
+
+
+@CALLBACKS.callback(Output("m-departments", "children"), Input("m-month", "value"),
+                    State("lang", "data"))
+def _departments(month, lang):
+    """Per department: the month's cases, resolved, on time, the citizens' mean rating."""
+    if not month:
+        raise PreventUpdate
+    rows = db_departments.month_by_department(engine(), month, local_tz(),
+                                              within=_actor_within())
+    if not rows:
+        return html.Div(t("no_data", lang), className="om-empty")
+    zh = lang == "zh"
+    head = ("部门", "受理", "办结", "按期办结率", "评价均分") if zh else (
+        "Department", "Cases", "Resolved", "On time", "Mean rating")
+    return html.Table(id="m-department-table", className="om-table", children=[
+        html.Tr([html.Th(h) for h in head]),
+        *[html.Tr([html.Td(r["name"]), html.Td(f"{r['received']:,}"),
+                   html.Td(f"{r['resolved']:,}"),
+                   html.Td(mv.fmt(_finite(r["on_time_rate"]), "rate")),
+                   html.Td("–" if r["rating_mean"] is None else f"{r['rating_mean']:.1f}")])
+          for r in rows]])
 
 
 def register_routes(server: Flask, rt: Runtime) -> None:
