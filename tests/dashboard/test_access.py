@@ -206,3 +206,16 @@ def test_unmask_needs_the_role_and_a_reason_and_is_audited(app, wall_engine) -> 
     assert shown.json["grid_worker"]["phone"] == phone  # unmasked, and only after…
     assert (f"user:{commander.user['username']}", "ok", "回访核实") in rows  # …an audit row
     assert denied == 1  # the leader's attempt is in the trail too
+
+
+def test_exports_name_the_exporter_and_are_audited(clients, wall_engine) -> None:
+    commander = clients["commander"]
+    page = commander.get(f"/monthly/export?month={MONTH}&level=1&format=html")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "导出人" in html and f"user:{commander.user['username']}" in html
+    with wall_engine.connect() as conn:
+        logged = conn.scalar(text(
+            "SELECT count(*) FROM audit_log WHERE action = 'export.download' AND actor = :a"),
+            {"a": f"user:{commander.user['username']}"})
+    assert logged >= 1
