@@ -24,6 +24,8 @@ from onemap.errors import OneMapError
 from store import users as db_users
 
 TOTP_CONTEXT = "app_user.totp_secret"
+#: A session's last-seen time is written at most this often (the idle time-out is minutes).
+TOUCH_EVERY = timedelta(seconds=30)
 ISSUER = "OneMap 一张图"
 
 
@@ -211,8 +213,9 @@ def resume(rt: Runtime, sid: str | None) -> Session | str | None:
                   detail={"reason": reason},
                   actor=_anon(user["username"] if user else "?"))
         return reason
-    with rt.engine.begin() as conn:
-        db_users.touch_session(conn, found["id"])
+    if now - found["last_seen_at"] > TOUCH_EVERY:  # not a write on every request
+        with rt.engine.begin() as conn:
+            db_users.touch_session(conn, found["id"])
     expired = user["password_changed_at"] + timedelta(days=s.password_max_age_days) <= now
     role = ROLES.get(user["role"])
     complete = bool(found["second_factor_ok"]) and not (

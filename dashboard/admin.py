@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, g, render_template_string, request
 
 from accounts.audit import audit
-from accounts.service import add_user, change, issue_token, list_users, reset_password
+from accounts.service import (
+    add_user,
+    change,
+    issue_token,
+    list_users,
+    lock,
+    reset_password,
+    unlock,
+)
 from onemap.access import ROLES, USER_ROLES
 from onemap.context import Runtime
 from onemap.errors import OneMapError
@@ -123,9 +131,9 @@ def _user_op(rt: Runtime) -> tuple[str | None, str | None, str | None]:
                      department=form.get("department") or None, must_change=True)
             return f"已新增 / added: {username}", None, None
         if op == "lock":
-            change(actor_rt, username, active=False)
+            lock(actor_rt, username)
         elif op == "unlock":
-            change(actor_rt, username, active=True, failed_logins=0, locked_until=None)
+            unlock(actor_rt, username)
         elif op == "role":
             change(actor_rt, username, role=form.get("role", ""))
         elif op == "reset":

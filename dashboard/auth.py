@@ -20,7 +20,6 @@ from flask_limiter.util import get_remote_address
 
 from accounts import login as acc
 from dashboard.guard import CSRF_COOKIE, SESSION_COOKIE, home_for
-from onemap.access import role_name
 from onemap.context import Runtime
 from onemap.errors import OneMapError
 
@@ -296,7 +295,3 @@ def register(server: Flask, rt: Runtime) -> Limiter:
 
     server.register_blueprint(blueprint(rt, limiter))
     return limiter
-
-
-def describe_role(code: str, lang: str = "zh") -> str:
-    return role_name(code, lang)

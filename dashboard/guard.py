@@ -26,7 +26,6 @@ from urllib.parse import quote, urlsplit
 
 import dash
 from flask import Flask, Response, g, redirect, request
-from werkzeug.exceptions import HTTPException
 
 from accounts import login as accounts_login
 from accounts.audit import audit
@@ -260,10 +259,7 @@ def install(server: Flask, rt: Runtime) -> None:
 
     @server.before_request
     def _guard() -> Response | None:
-        try:
-            return check(server, rt)
-        except HTTPException:
-            raise
+        return check(server, rt)
 
     @server.after_request
     def _headers(response: Response) -> Response:
