@@ -49,6 +49,8 @@ def demo_users(rt: Runtime) -> list[dict[str, Any]]:
     made = []
     plan = [(f"demo_{role}", role, homes.get(role, county)) for role in USER_ROLES]
     plan.append(("demo_town", "commander", town))
+    if units.get(2):  # the village desk of the demo grid: 村接单
+        plan.append(("demo_village", "handler", units[2]))
     for username, role, unit in plan:
         if role == "department" and not department:
             continue

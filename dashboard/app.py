@@ -16,6 +16,7 @@ from dashboard import (
     geodata,
     guard,
     media,
+    mobile_routes,
     monthly_callbacks,
     pages,
     planner_callbacks,
@@ -71,6 +72,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     desk_callbacks.register(app)
     unmask.register_routes(app.server)
     media.register(app.server)
+    mobile_routes.register(app.server)
     monthly_callbacks.register_routes(app.server, rt)
     planner_routes.register(app.server, rt)
     geodata.register(app.server, rt)

@@ -78,12 +78,23 @@ ROUTES: dict[str, Any] = {
     "/unmask": "person.unmask",
     "/media/<int:incident_id>/photos/<name>": "incident.read",
     "/media/<int:incident_id>/photos": "incident.act",
+    # The grid worker's phone page: the shell's files are public (no data; the browser
+    # fetches the manifest without cookies), its data needs the phone's permission.
+    "/m": "mobile.use",
+    "/m/<any(app.js, app.css):name>": PUBLIC,
+    "/m/sw.js": PUBLIC,
+    "/m/manifest.webmanifest": PUBLIC,
+    "/m/icon-<int(fixed_digits=3):size>.png": PUBLIC,
+    "/m/boot.json": "mobile.use",
+    "/m/tasks.json": "mobile.use",
+    "/m/reports": "mobile.use",
+    "/m/incidents/<int:incident_id>/actions": "mobile.use",
 }
 API_PREFIXES = ("/api/v1/", "/open311/")
 
 #: Where each role lands after signing in: the first page it may open.
-HOME = (("/", "wall.view"), ("/desk", "desk.view"), ("/monthly", "monthly.view"),
-        ("/planner", "plan.view"),
+HOME = (("/", "wall.view"), ("/m", "mobile.use"), ("/desk", "desk.view"),
+        ("/monthly", "monthly.view"), ("/planner", "plan.view"),
         ("/admin/users", "user.manage"), ("/admin/audit", "audit.read"))
 
 

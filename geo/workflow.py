@@ -57,11 +57,14 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 #: ``urge`` puts a note at the top of the handler's case; ``supervise`` puts the case on the
 #: supervised list with a deadline of its own.
 NOTE_ACTIONS = ("urge", "supervise")
+#: 到场: the person in the field checks in at the case (GPS and time in its history); the
+#: state does not change.
+FIELD_ACTIONS = ("checkin",)
 OPEN_FOR_NOTES = _ESCALABLE
 ACTIONS = tuple(TRANSITIONS)  # the state machine's
-ALL_ACTIONS = (*ACTIONS, *NOTE_ACTIONS)  # what a client may send
+ALL_ACTIONS = (*ACTIONS, *NOTE_ACTIONS, *FIELD_ACTIONS)  # what a client may send
 ACTION_LABELS = {
-    "urge": ("催办", "Urge"), "supervise": ("督办", "Supervise"),
+    "urge": ("催办", "Urge"), "supervise": ("督办", "Supervise"), "checkin": ("到场", "Check in"),
     "locate": ("定位", "Locate"), "dispatch": ("派单", "Dispatch"), "accept": ("签收", "Accept"),
     "start": ("开始处置", "Start"), "resolve": ("办结", "Resolve"), "rate": ("评价", "Rate"),
     "close": ("归档", "Close"), "escalate": ("上报", "Escalate"), "return": ("退回", "Return"),

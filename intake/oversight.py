@@ -32,7 +32,7 @@ def may_note_from_above(rt: Runtime, row: dict[str, Any]) -> bool:
 
 
 def note_from_above(rt: Runtime, conn: Connection, row: dict[str, Any],
-                     action: ActionIn) -> dict[str, Any]:
+                    action: ActionIn, *, client_key: str | None = None) -> dict[str, Any]:
     if row["status"] not in OPEN_FOR_NOTES:
         raise ReportError(f"cannot {action.action}: the case is {row['status']}, not open",
                           status=409, code="illegal_transition")
@@ -53,7 +53,8 @@ def note_from_above(rt: Runtime, conn: Connection, row: dict[str, Any],
         local = due.astimezone(ZoneInfo(rt.settings.timezone))
         note = f"{action.note}（督办期限 {local:%Y-%m-%d %H:%M}）"
     db_incidents.append_event(conn, row["id"], action.actor or rt.actor.name, action.action,
-                              row["status"], row["status"], note, at=now)
+                              row["status"], row["status"], note, at=now,
+                              client_key=client_key)
     audit(rt, "incident.act", object_type="incident", object_id=row["id"], conn=conn,
           detail={"action": action.action, "supervised_due": due})
     return db_incidents.get_incident(conn, row["id"])

@@ -205,6 +205,11 @@ class ActionIn(_Strict):
                                       "for locate.")
     days: int | None = Field(None, ge=1, le=90, strict=True, description="Days the "
                              "supervision (督办) gives, for supervise (default 3).")
+    support: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=5, description="Supporting departments' codes (协办) for dispatch; "
+        "they see the case, the lead department acts.")
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="The GPS fix's "
+                                     "accuracy in metres, for checkin.")
 
     @field_validator("actor")
     @classmethod

@@ -24,6 +24,7 @@ from geo.deadlines import DeadlineRules
 from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
 from geo.privacy import mask_name
 from geo.workflow import (
+    FIELD_ACTIONS,
     NOTE_ACTIONS,
     OPEN_STATES,
     TOP_LEVEL,
@@ -31,6 +32,7 @@ from geo.workflow import (
     step,
 )
 from intake import citizen, oversight
+from intake import field as field_work
 from intake.schema import ActionIn, Location, ReportError, ReportIn, parse_report
 from onemap.access import SYSTEM, can
 from onemap.context import Runtime
@@ -248,17 +250,36 @@ def submit_batch(rt: Runtime, items: list[Any]) -> list[BatchItem]:
 REPORTER_ACTIONS = frozenset({"rate"})
 
 
-def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
+def client_key(rt: Runtime, idempotency_key: str | None) -> str | None:
+    """The stored form of an action's ``Idempotency-Key``: scoped to who sends it."""
+    if idempotency_key is None:
+        return None
+    if not 1 <= len(idempotency_key) <= 120:
+        raise ReportError("Idempotency-Key must be 1-120 characters",
+                          [("Idempotency-Key", "1-120 characters")])
+    return f"{rt.actor.kind}:{rt.actor.id}:{idempotency_key}"
+
+
+def act(rt: Runtime, incident_id: int, action: ActionIn, *,
+        idempotency_key: str | None = None) -> dict[str, Any]:
     """Apply one workflow action (locked, validated by :func:`geo.workflow.step`, recorded as
-    an event).  Raises :class:`ReportError` (404/403/409/422) when it cannot be done."""
+    an event).  Raises :class:`ReportError` (404/403/409/422) when it cannot be done.
+
+    With an ``idempotency_key`` an action sent again (a phone that lost the answer, an
+    offline queue replayed) is stored once: the second call returns the case as it is."""
     key = rt.actor
+    ckey = client_key(rt, idempotency_key)
     with rt.engine.begin() as conn:
         row = db_incidents.lock_incident(conn, incident_id)
         if row is None:
             raise ReportError(f"there is no incident {incident_id}", status=404,
                               code="not_found")
+        if ckey is not None and db_incidents.has_client_key(conn, incident_id, ckey):
+            return db_incidents.get_incident(conn, incident_id)
         if action.action in NOTE_ACTIONS:
-            return oversight.note_from_above(rt, conn, row, action)
+            return oversight.note_from_above(rt, conn, row, action, client_key=ckey)
+        if action.action in FIELD_ACTIONS:
+            return field_work.check_in(rt, conn, row, action, client_key=ckey)
         if not can(key, "incident.act", row):
             if action.action not in REPORTER_ACTIONS or not can(key, "incident.rate", row):
                 audit(rt, "incident.act", object_type="incident", object_id=incident_id,
@@ -303,7 +324,7 @@ def act(rt: Runtime, incident_id: int, action: ActionIn) -> dict[str, Any]:
             note = _dispatch_note(conn, values) + (f"；{note}" if note else "")
         db_incidents.update_incident(conn, incident_id, values)
         db_incidents.append_event(conn, incident_id, action.actor or key.name, s.action,
-                                  s.from_status, s.to_status, note, at=now)
+                                  s.from_status, s.to_status, note, at=now, client_key=ckey)
         audit(rt, "incident.act", object_type="incident", object_id=incident_id, conn=conn,
               detail={"action": s.action, "from": s.from_status, "to": s.to_status})
         return db_incidents.get_incident(conn, incident_id)
@@ -336,9 +357,18 @@ def _dispatch_values(rt: Runtime, row: dict[str, Any], action: ActionIn
         raise ReportError(f"unknown department {code!r}",
                           [("department", "must be a department code, e.g. "
                             + ", ".join(sorted(p.departments)[:5]))])
+    support: list[int] = []
+    for other in action.support or ():
+        other_id = p.department(other, row["county_id"])
+        if other_id is None:
+            raise ReportError(f"unknown supporting department {other!r}",
+                              [("support", "must be department codes")])
+        if other_id != dept_id and other_id not in support:
+            support.append(other_id)
     worker = row["grid_worker_id"] or (p.workers.get(row["grid_id"]) if row["grid_id"]
                                        else None)
-    return {"department_id": dept_id, "grid_worker_id": worker}
+    return {"department_id": dept_id, "support_department_ids": support,
+            "grid_worker_id": worker}
 
 
 def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
@@ -346,7 +376,9 @@ def _dispatch_note(conn: Connection, values: dict[str, Any]) -> str:
                                                values.get("grid_worker_id"))
     # The history is read by everyone who sees the case: the worker's name goes in masked.
     supervise = f"网格员{mask_name(worker)}督办" if worker else "无网格员督办"
-    return f"双派单：{dept}办理，{supervise}"
+    support = db_incidents.department_names(conn, values.get("support_department_ids") or [])
+    helpers = f"，{'、'.join(support)}协办" if support else ""
+    return f"双派单：{dept}主办{helpers}，{supervise}"
 
 
 # -- the escalation job ----------------------------------------------------------------------

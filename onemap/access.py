@@ -134,13 +134,17 @@ def can(actor: Actor | None, action: str, resource: Any = None) -> bool:
     ``escalate`` / ``urge``, ``person.unmask``, ``desk.view``, ``mobile.use``,
     ``user.manage``, ``apikey.manage``, ``audit.read``.  ``resource`` narrows the answer: a
     channel name or anything with ``source`` (a reporter key acts for its own channel only),
-    and anything with ``unit_ids`` (a case: its unit at every level) or ``department_id``,
-    which must be in the actor's scope.
+    and anything with ``unit_ids`` (a case: its unit at every level) or ``department_id``
+    (and ``support_department_ids``), which must be in the actor's scope.  A department
+    that only supports a case (协办) reads it; the lead department acts on it.
     """
     if actor is None:
         return False
     allowed = RULES.get(actor.role, frozenset())
     if action in allowed:
+        if action == "incident.act" and actor.department is not None \
+                and _get(resource, "department_id") not in (None, actor.department):
+            return False  # a supporting department (协办) sees the case; the lead acts
         return in_scope(actor, resource)
     own = f"{action}_own_channel"
     if own in allowed and resource is not None:
@@ -169,8 +173,9 @@ def in_scope(actor: Actor, resource: Any) -> bool:
     if resource is None or isinstance(resource, str):
         return True
     if actor.department is not None and _get(resource, "department_id") is not None \
-            and _get(resource, "department_id") != actor.department:
-        return False
+            and _get(resource, "department_id") != actor.department \
+            and actor.department not in (_get(resource, "support_department_ids") or ()):
+        return False  # a department desk: the cases it leads or supports
     if actor.units is None:
         return True
     unit_ids = _get(resource, "unit_ids")

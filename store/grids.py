@@ -71,3 +71,22 @@ def unit_at(db: Bindable, level: int, wkt: str) -> int | None:
                        "ST_Intersects(geom, ST_GeomFromText(:pt, 4326)) ORDER BY code LIMIT 1",
                    {"lvl": level, "pt": wkt})
     return None if found is None else int(found)
+
+
+def grids_near(db: Bindable, ids: Sequence[int], level: int, *, reach_deg: float = 0.003,
+               tolerance_deg: float = 0.00002, limit: int = 300) -> list[dict[str, Any]]:
+    """The current units of ``level`` among ``ids`` and those around them (within
+    ``reach_deg``), with simplified GeoJSON geometry: a phone's cached copy of its grids and
+    their neighbours (boundaries only: no people, no cases)."""
+    if not ids:
+        return []
+    return rows(db, """
+        WITH mine AS (SELECT ST_Collect(geom) AS g FROM unit WHERE id = ANY(:ids))
+        SELECT u.id, u.code, u.name, u.id = ANY(:ids) AS mine,
+               ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, :tol), 6) AS geometry
+        FROM unit u, mine
+        WHERE u.valid_to IS NULL AND u.level = :level
+          AND u.geom && ST_Expand(mine.g, :reach) AND ST_DWithin(u.geom, mine.g, :reach)
+        ORDER BY (u.id = ANY(:ids)) DESC, u.code
+        LIMIT :limit""", {"ids": list(ids), "level": level, "reach": reach_deg,
+                          "tol": tolerance_deg, "limit": limit})

@@ -137,12 +137,22 @@ def _like_prefix(value: str) -> str:
 
 def append_event(conn: Connection, incident_id: int, actor: str, action: str,
                  from_status: str | None, to_status: str | None, note: str | None = None,
-                 at: datetime | None = None) -> None:
+                 at: datetime | None = None, *, lon: float | None = None,
+                 lat: float | None = None, client_key: str | None = None) -> None:
     conn.execute(text("""
-        INSERT INTO incident_event (incident_id, at, actor, action, from_status, to_status, note)
-        VALUES (:i, coalesce(CAST(:at AS timestamptz), now()), :actor, :action, :f, :t, :note)
+        INSERT INTO incident_event (incident_id, at, actor, action, from_status, to_status, note,
+                                    lon, lat, client_key)
+        VALUES (:i, coalesce(CAST(:at AS timestamptz), now()), :actor, :action, :f, :t, :note,
+                :lon, :lat, :ck)
     """), {"i": incident_id, "at": at, "actor": actor, "action": action, "f": from_status,
-           "t": to_status, "note": note})
+           "t": to_status, "note": note, "lon": lon, "lat": lat, "ck": client_key})
+
+
+def has_client_key(conn: Connection, incident_id: int, client_key: str) -> bool:
+    """Was an action with this client key (Idempotency-Key) already stored on the case?"""
+    return conn.execute(text("SELECT 1 FROM incident_event WHERE incident_id = :i "
+                             "AND client_key = :k"), {"i": incident_id, "k": client_key}
+                        ).first() is not None
 
 
 def lock_incident(conn: Connection, incident_id: int) -> dict[str, Any] | None:
@@ -175,6 +185,9 @@ _DETAIL = """
            i.town_id, t.code AS town_code, t.name AS town_name,
            i.county_id, c.code AS county_code, c.name AS county_name,
            i.department_id, d.code AS department_code, d.name AS department_name,
+           i.support_department_ids,
+           (SELECT array_agg(sd.name ORDER BY sd.name) FROM department sd
+            WHERE sd.id = ANY (i.support_department_ids)) AS support_department_names,
            i.grid_worker_id, w.code AS grid_worker_code, w.name AS grid_worker_name,
            w.phone AS grid_worker_phone,
            (i.closed_at IS NULL AND i.due_at < now()) AS overdue_now
@@ -212,7 +225,8 @@ def get_incident(conn: Connection, incident_id: int, *, with_events: bool = True
     out = dict(row) if reveal else masked(dict(row))
     if with_events:
         out["events"] = [dict(e) for e in conn.execute(text(
-            "SELECT at, actor, action, from_status, to_status, note FROM incident_event "
+            "SELECT at, actor, action, from_status, to_status, note, lon, lat "
+            "FROM incident_event "
             "WHERE incident_id = :i ORDER BY at, id"), {"i": incident_id}).mappings()]
     return out
 
@@ -347,6 +361,15 @@ def dispatch_names(conn: Connection, department_id: int, worker_id: int | None
     return dept, worker
 
 
+def department_names(conn: Connection, ids: Sequence[int]) -> list[str]:
+    """Names of departments by id, in the order given."""
+    if not ids:
+        return []
+    found = dict(conn.execute(text("SELECT id, name FROM department WHERE id = ANY(:ids)"),
+                              {"ids": list(ids)}).all())
+    return [found.get(i, str(i)) for i in ids]
+
+
 def try_job_lock(conn: Connection, key: int) -> bool:
     """Take a session-level advisory lock without waiting (False: another job holds it)."""
     return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
@@ -423,3 +446,10 @@ def note_from_above(conn: Connection, incident_id: int, action: str, *,
     else:
         conn.execute(text("UPDATE incident SET supervised_due = :d, updated_at = now() "
                           "WHERE id = :i"), {"i": incident_id, "d": supervised_due})
+
+
+def point_of(conn: Connection, incident_id: int) -> tuple[float, float] | None:
+    """The case's point (lon, lat), or None when it has no place."""
+    row = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM incident WHERE id = :i "
+                            "AND geom IS NOT NULL"), {"i": incident_id}).first()
+    return (float(row[0]), float(row[1])) if row else None

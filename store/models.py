@@ -242,6 +242,8 @@ class Incident(Base):
     citizen_token_hash: Mapped[str | None] = mapped_column(String(64))  # /r/<token> (0011)
     urged_count: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # 催办 (0012)
     supervised_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 督办
+    support_department_ids: Mapped[list[int]] = mapped_column(  # 协办 departments (0013)
+        ARRAY(BigInteger), server_default="{}")
 
 
 class ApiKey(Base):
@@ -268,7 +270,9 @@ class IncidentEvent(Base):
     __tablename__ = "incident_event"
     __table_args__ = (Index("ix_incident_event_incident", "incident_id", "at"),
                       Index("ix_incident_event_escalate_at", "at",
-                            postgresql_where=text("action = 'escalate'")))
+                            postgresql_where=text("action = 'escalate'")),
+                      Index("ux_incident_event_client_key", "incident_id", "client_key",
+                            unique=True, postgresql_where=text("client_key IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id"))
@@ -278,6 +282,9 @@ class IncidentEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float)  # a check-in's GPS (0013)
+    lat: Mapped[float | None] = mapped_column(Float)
+    client_key: Mapped[str | None] = mapped_column(String(200))  # Idempotency-Key of an action
 
 
 class UnitChange(Base):

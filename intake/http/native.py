@@ -246,7 +246,8 @@ def blueprint(rt: Runtime) -> Blueprint:
     def post_action(incident_id: int) -> Response:
         key = require_key(rt)
         action = parse_action(read_json())
-        row = service.act(rt.acting_as(key), incident_id, action)
+        row = service.act(rt.acting_as(key), incident_id, action,
+                          idempotency_key=request.headers.get("Idempotency-Key"))
         return json_response(incident_json(row, key))
 
     @bp.post("/incidents/<int:incident_id>/photos")

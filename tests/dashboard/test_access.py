@@ -32,6 +32,7 @@ MAY = {
     "incident.read": {"commander", "handler", "department", "grid_worker", "leader"},
     "incident.act": {"commander", "handler", "department", "grid_worker"},
     "desk.view": {"commander", "handler", "department", "grid_worker"},
+    "mobile.use": {"grid_worker"},
 }
 MAP = MAY["wall.view"] | MAY["plan.view"] | MAY["monthly.view"]
 SIGNED_IN = set(USER_ROLES)
@@ -80,6 +81,15 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
     "/media/<int:incident_id>/photos/<name>": (("/media/1/photos/" + "0" * 64 + ".jpg",),
                                                "read-404"),
     "/media/<int:incident_id>/photos": ((), "post-only"),
+    "/m": (("/m",), MAY["mobile.use"]),
+    "/m/<any(app.js, app.css):name>": (("/m/app.js", "/m/app.css"), EVERYONE),
+    "/m/sw.js": (("/m/sw.js",), EVERYONE),
+    "/m/manifest.webmanifest": (("/m/manifest.webmanifest",), EVERYONE),
+    "/m/icon-<int(fixed_digits=3):size>.png": (("/m/icon-192.png",), EVERYONE),
+    "/m/boot.json": (("/m/boot.json",), MAY["mobile.use"]),
+    "/m/tasks.json": (("/m/tasks.json",), MAY["mobile.use"]),
+    "/m/reports": ((), "post-only"),
+    "/m/incidents/<int:incident_id>/actions": ((), "post-only"),
 }
 PAGES = {"/planner": MAY["plan.view"], "/monthly": MAY["monthly.view"],
          "/desk": MAY["desk.view"]}
