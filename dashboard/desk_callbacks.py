@@ -98,6 +98,16 @@ def _select(clicks):
     return int(trigger["index"])
 
 
+def _departments_line(row: dict[str, Any], zh: bool) -> str:
+    """主办 (lead) and 协办 (supporting) departments of a dispatched case."""
+    support = row.get("support_department_names") or []
+    if zh:
+        return f"主办：{row['department_name']}" + (f"；协办：{'、'.join(support)}"
+                                                    if support else "")
+    return f"Lead: {row['department_name']}" + (f"; supporting: {', '.join(support)}"
+                                                 if support else "")
+
+
 def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str, ...],
            departments: list[dict[str, Any]], lang: str, message: str | None) -> list[Any]:
     tz = ZoneInfo(local_tz())
@@ -122,6 +132,8 @@ def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str,
         html.P(row.get("description") or "", className="om-detail-desc"),
         html.P(" / ".join(x for x in (row.get("town_name"), row.get("village_name"),
                                       row.get("grid_name")) if x) or "–"),
+        *([html.P(_departments_line(row, zh), id="d-departments")]
+          if row.get("department_name") else []),
         html.P(("上报人：" if zh else "Reporter: ")
                + (" ".join(str(v) for v in contact.values() if v) or "–"), id="d-reporter"),
         *([html.Div(className="om-photos", id="d-photos", children=[
@@ -135,7 +147,11 @@ def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str,
                         id={"type": "d-act", "action": a}, n_clicks=0) for a in actions]),
         dcc.Textarea(id="d-note", className="om-note",
                      placeholder="办理意见 / 办结情况 / 退回理由" if zh else "Note"),
-        dcc.Dropdown(id="d-dept", placeholder="派往部门（默认按类别）" if zh else "Department",
+        dcc.Dropdown(id="d-dept", placeholder="主办部门（默认按类别）" if zh
+                     else "Lead department (default: by category)",
+                     options=[{"label": d["name"], "value": d["code"]} for d in departments]),
+        dcc.Dropdown(id="d-support", multi=True, placeholder="协办部门（可多选）" if zh
+                     else "Supporting departments",
                      options=[{"label": d["name"], "value": d["code"]} for d in departments]),
         dcc.Upload(id="d-upload", className="om-upload", accept="image/*", multiple=False,
                    children=html.Div("上传现场照片" if zh else "Add a photo")),
@@ -164,15 +180,17 @@ def _detail(selected, done, lang):
 @CALLBACKS.callback(Output("d-done", "data", allow_duplicate=True),
                     Input({"type": "d-act", "action": ALL}, "n_clicks"),
                     State("d-selected", "data"), State("d-note", "value"),
-                    State("d-dept", "value"), State("lang", "data"),
-                    prevent_initial_call=True)
-def _act(clicks, selected, note, dept, lang):
+                    State("d-dept", "value"), State("d-support", "value"),
+                    State("lang", "data"), prevent_initial_call=True)
+def _act(clicks, selected, note, dept, support, lang):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or selected is None or not any(clicks or ()):
         raise PreventUpdate
     action = trigger["action"]
+    dispatch = action == "dispatch"
     return act_on(selected, action, lang, note=note or None,
-                  department=dept if action == "dispatch" else None)
+                  department=dept if dispatch else None,
+                  support=list(support or ()) if dispatch and support else None)
 
 
 @CALLBACKS.callback(Output("d-done", "data", allow_duplicate=True),

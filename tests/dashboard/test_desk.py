@@ -85,7 +85,7 @@ def test_acting_from_the_desk_leaves_history_and_audit(app, village, wall_engine
 
         context_value.set(AttributeDict(triggered_inputs=[{
             "prop_id": '{"action":"accept","type":"d-act"}.n_clicks', "value": 1}]))
-        done = dc._act([1], case, "已签收，马上处理", None, "zh")
+        done = dc._act([1], case, "已签收，马上处理", None, None, "zh")
         assert done["message"].startswith("已执行")
         png = io.BytesIO()
         Image.new("RGB", (64, 48), (200, 10, 10)).save(png, "PNG")
@@ -177,3 +177,49 @@ def test_urge_and_supervise_come_from_above(app, village, wall_engine) -> None:
             {"i": case})]
     assert urged == 1 and due is not None and status == "escalated"  # the state is unchanged
     assert events[-2:] == ["urge", "supervise"]
+
+
+def test_dispatch_with_lead_and_supporting_departments(app, village, wall_engine) -> None:
+    """双派单 with 协办: the lead acts; a supporting department sees the case (its desk, a
+    guessed id) but may not act on it; a third department does not see it at all."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from dashboard.callbacks import runtime
+    from intake import service
+    from intake.schema import ActionIn, ReportError
+    from store import incidents as db_incidents
+
+    case = village["cases"][2]
+    with wall_engine.connect() as conn:
+        codes = [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT code FROM department ORDER BY code LIMIT 3"))]
+    lead, support, third = codes
+    with acting(app, "handler", village["code"]):
+        context_value.set(AttributeDict(triggered_inputs=[{
+            "prop_id": '{"action":"dispatch","type":"d-act"}.n_clicks', "value": 1}]))
+        done = dc._act([1], case, None, lead, [support], "zh")
+        assert done["message"].startswith("已执行"), done
+        panel = dc._detail(case, None, "zh")
+        shown = next(c for c in panel if getattr(c, "id", None) == "d-departments")
+        assert "主办" in shown.children and "协办" in shown.children
+    with wall_engine.connect() as conn:
+        note = conn.scalar(text("SELECT note FROM incident_event WHERE incident_id = :i "
+                                "AND action = 'dispatch' ORDER BY id DESC LIMIT 1"), {"i": case})
+    assert "主办" in note and "协办" in note
+    with acting(app, "department", department=support):
+        rt = runtime()
+        with rt.engine.connect() as conn:
+            row = db_incidents.get_incident(conn, case)
+        assert row is not None  # the supporting department sees it…
+        assert "accept" not in dc.desk_service.actions_for(rt, row)
+        with pytest.raises(ReportError) as refused:  # …but the lead acts
+            service.act(rt, case, ActionIn(action="accept"))
+        assert refused.value.status == 403
+    with acting(app, "department", department=third):
+        rt = runtime()
+        with rt.engine.connect() as conn:
+            assert db_incidents.get_incident(conn, case) is None
+    with acting(app, "department", department=lead):
+        rt = runtime()
+        assert service.act(rt, case, ActionIn(action="accept"))["status"] == "accepted"
