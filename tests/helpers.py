@@ -182,14 +182,15 @@ def opener_as(base_url: str, role: str = "commander", unit_code: str | None = No
 
 
 def page_as(browser, base_url: str, role: str = "commander", unit_code: str | None = None,
-            *, viewport: dict | None = None, enforce_csp: bool = False, **kw):
+            *, viewport: dict | None = None, enforce_csp: bool = False,
+            context_options: dict | None = None, **kw):
     """A new Chromium page (in its own context) signed in to ``base_url`` as a new user of
     ``role``.  Playwright's ``wait_for_function`` evaluates strings, which the pages' CSP
     forbids, so the CSP is bypassed unless ``enforce_csp`` (tests/dashboard/test_security.py
     loads every page with it enforced)."""
     opener = opener_as(base_url, role, unit_code, **kw)
     context = browser.new_context(viewport=viewport or {"width": 1920, "height": 1080},
-                                  bypass_csp=not enforce_csp)
+                                  bypass_csp=not enforce_csp, **(context_options or {}))
     context.add_cookies([{"name": name, "value": value, "url": base_url}
                          for name, value in opener.cookies.items()])
     page = context.new_page()

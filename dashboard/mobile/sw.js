@@ -8,7 +8,10 @@ const SHELL = ["/m", "/m/app.js", "/m/app.css", "/m/manifest.webmanifest", "/m/i
 const DATA = ["/m/boot.json", "/m/tasks.json"];
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  // The shell must be there; the worker's data is added when it can be (signed in).
+  event.waitUntil(caches.open(CACHE)
+    .then((c) => c.addAll(SHELL).then(() => Promise.all(DATA.map((u) => c.add(u).catch(() => null)))))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
