@@ -89,13 +89,15 @@ def _refresh(_tick, queue, cat, src, sev, _done, lang):
 
 
 @CALLBACKS.callback(Output("d-selected", "data"),
+                    Output("d-done", "data", allow_duplicate=True),
                     Input({"type": "d-open", "index": ALL}, "n_clicks"),
                     prevent_initial_call=True)
 def _select(clicks):
+    """Open the clicked case; clicking the open case again reloads it (d-done)."""
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not any(clicks or ()):
         raise PreventUpdate
-    return int(trigger["index"])
+    return int(trigger["index"]), {"id": None, "message": None, "at": time.time()}
 
 
 def _departments_line(row: dict[str, Any], zh: bool) -> str:

@@ -208,6 +208,8 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
         note = policy.duplicate_note(duplicate_of)
     db_incidents.append_event(conn, new_id, rt.actor.name, "receive", None, row["status"],
                               note, at=now)
+    audit(rt, "incident.submit", object_type="incident", object_id=new_id, conn=conn,
+          detail={"source": report.source, "external_id": report.external_id})
     incident = db_incidents.get_incident(conn, new_id, with_events=False)
     warnings = []
     if not where.located:

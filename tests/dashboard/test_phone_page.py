@@ -5,7 +5,6 @@ sent once each when the network returns."""
 
 from __future__ import annotations
 
-import io
 import uuid
 
 import pytest
