@@ -52,7 +52,10 @@ def page(lang: str, who: str, links: list[tuple[str, str]]) -> list[Any]:
                         className="om-button", n_clicks=0),
             html.Button("批量派单" if zh else "Dispatch selected", id="d-bulk-dispatch",
                         className="om-button", n_clicks=0),
-            html.Span(id="d-bulk-msg", className="om-action-message")]),
+            html.Span(id="d-bulk-msg", className="om-action-message"),
+            html.Span("快捷键：J/K 上下 · A 签收 · D 派单 · R 办结 · ? 全部" if zh else
+                      "Keys: J/K move · A accept · D dispatch · R resolve · ? all",
+                      className="om-keys-hint", id="d-keys")]),
         html.Div(id="d-list")])
     return [
         header,

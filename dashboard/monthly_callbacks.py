@@ -317,13 +317,17 @@ def _departments(month, lang):
     if not rows:
         return html.Div(t("no_data", lang), className="om-empty")
     zh = lang == "zh"
-    head = ("部门", "受理", "办结", "按期办结率", "评价均分") if zh else (
-        "Department", "Cases", "Resolved", "On time", "Mean rating")
+    head = ("部门", "受理", "办结", "按期办结率", "平均签收用时", "督办超期", "评价件数",
+            "评价均分") if zh else (
+        "Department", "Cases", "Resolved", "On time", "Hours to accept", "Supervised overdue",
+        "Ratings", "Mean rating")
     return html.Table(id="m-department-table", className="om-table", children=[
         html.Tr([html.Th(h) for h in head]),
         *[html.Tr([html.Td(r["name"]), html.Td(f"{r['received']:,}"),
                    html.Td(f"{r['resolved']:,}"),
                    html.Td(mv.fmt(_finite(r["on_time_rate"]), "rate")),
+                   html.Td("–" if r["accept_hours"] is None else f"{r['accept_hours']:.1f}"),
+                   html.Td(f"{r['supervised_overdue']:,}"), html.Td(f"{r['rated']:,}"),
                    html.Td("–" if r["rating_mean"] is None else f"{r['rating_mean']:.1f}")])
           for r in rows]])
 

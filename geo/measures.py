@@ -59,12 +59,17 @@ MEASURES: tuple[Measure, ...] = (
        "", "store.measures.closed_share_by_level", "monthly"),
     _m("closed_share_town", "乡镇（街道）内办结占比", "Closed in the town", "rate", "high", "",
        "store.measures.closed_share_by_level", "monthly"),
-    # The closed loop (#16): urged cases (催办), the citizens' ratings.
+    # The closed loop (#16): urged cases (催办), the citizens' ratings, supervised cases
+    # (督办) past their supervision deadline, hours from receipt to the first 签收.
     _m("urged", "被催办事件数", "Urged cases", "count", "low", "件",
        "store.monthly.month_measures", "monthly"),
     _m("rated", "群众评价件数", "Citizen ratings", "count", "high", "件",
        "store.monthly.month_measures", "monthly"),
     _m("rating_mean", "群众评价均分", "Mean citizen rating", "ratio", "high", "分",
+       "store.monthly.month_measures", "monthly"),
+    _m("supervised_overdue", "督办超期件数", "Supervised cases overdue", "count", "low", "件",
+       "store.monthly.month_measures", "monthly"),
+    _m("accept_hours", "平均签收用时", "Mean time to accept", "ratio", "low", "小时",
        "store.monthly.month_measures", "monthly"),
 )
 BY_KEY: dict[str, Measure] = {m.key: m for m in MEASURES}

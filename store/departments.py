@@ -8,7 +8,7 @@ from typing import Any
 from geo.levels import LEVEL_COLUMNS
 from store.db import Bindable, rows
 from store.measures import _ON_TIME, _RESOLVED
-from store.monthly import month_period
+from store.monthly import ACCEPT_HOURS, FIRST_ACCEPT, SUPERVISED_OVERDUE, month_period
 
 
 def month_by_department(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
@@ -25,8 +25,10 @@ def month_by_department(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
         SELECT d.code, d.name, count(*) AS received, {_RESOLVED} AS resolved,
                {_ON_TIME} AS on_time,
                ({_ON_TIME})::float8 / nullif({_RESOLVED}, 0) AS on_time_rate,
-               count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean
-        FROM incident i JOIN department d ON d.id = i.department_id
+               count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean,
+               {SUPERVISED_OVERDUE} AS supervised_overdue, {ACCEPT_HOURS} AS accept_hours
+        FROM (SELECT i.*, {FIRST_ACCEPT} AS accepted_at FROM incident i) i
+             JOIN department d ON d.id = i.department_id
         WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
           AND {where}
         GROUP BY d.code, d.name ORDER BY received DESC, d.code""",

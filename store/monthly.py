@@ -76,8 +76,16 @@ MEASURE_COLUMNS = (
     "code", "name", "received", "households", "per_1000_households", "prev_received", "change_pct",
     "resolved", "resolution_rate", "on_time_rate",
     *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
-    "urged", "rated", "rating_mean",
+    "urged", "rated", "rating_mean", "supervised_overdue", "accept_hours",
 )
+#: The first 签收 of a case (one index probe per case: ix_incident_event_incident).
+FIRST_ACCEPT = ("(SELECT min(e.at) FROM incident_event e WHERE e.incident_id = i.id "
+                "AND e.action = 'accept')")
+#: Supervised (督办) cases done after, or still open past, their supervision deadline.
+SUPERVISED_OVERDUE = ("count(*) FILTER (WHERE i.supervised_due IS NOT NULL "
+                      "AND coalesce(i.closed_at, now()) > i.supervised_due)")
+#: Mean hours from receipt to the first 签收 (cases accepted at all).
+ACCEPT_HOURS = "(avg(extract(epoch FROM i.accepted_at - i.received_at)) / 3600)::float8"
 TREND_COLUMNS = ("month", "received", "resolved", "resolution_rate", "on_time_rate")
 
 # A row of ``unit`` (alias ``u``) on the map in the last instant before :at.  Rows written by
@@ -283,12 +291,15 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
         for lv, name in LEVEL_NAMES.items())
     ctes += [
         _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
-                               "i.handling_level, i.urged_count, i.rating"),
+                               "i.handling_level, i.urged_count, i.rating, "
+                               f"i.supervised_due, {FIRST_ACCEPT} AS accepted_at"),
         f"""agg AS (
             SELECT i.unit_id, i.received_at >= :start AS cur, count(*) AS n,
                    {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()},
                    count(*) FILTER (WHERE i.urged_count > 0) AS urged,
-                   count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean
+                   count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean,
+                   {SUPERVISED_OVERDUE} AS supervised_overdue,
+                   {ACCEPT_HOURS} AS accept_hours
             FROM inc i WHERE i.unit_id IS NOT NULL
             GROUP BY 1, 2)""",
         *_households_ctes(),
@@ -303,7 +314,8 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
                c.on_time::float8 / nullif(c.resolved, 0) AS on_time_rate,
                {shares},
                coalesce(c.urged, 0) AS urged, coalesce(c.rated, 0) AS rated,
-               c.rating_mean
+               c.rating_mean, coalesce(c.supervised_overdue, 0) AS supervised_overdue,
+               c.accept_hours
         FROM s
              LEFT JOIN agg c ON c.unit_id = s.id AND c.cur
              LEFT JOIN agg p ON p.unit_id = s.id AND NOT p.cur

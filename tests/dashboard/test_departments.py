@@ -77,3 +77,37 @@ def test_a_town_user_sees_the_towns_departments(settings, wall_engine, wall_db_u
     assert len(body) == len(want)
     assert sum(int(r.children[1].children.replace(",", "")) for r in body) == \
         sum(v[0] for v in want.values())
+
+
+def test_hours_to_accept_and_supervised_overdue_per_department(wall_engine) -> None:
+    """Mean hours from receipt to the first 签收, and 督办 cases past their deadline, per
+    department — against Python over the raw events."""
+    month = _month(wall_engine)
+    period = month_period(month, TZ)
+    with wall_engine.connect() as conn:
+        cases = conn.execute(text("""
+            SELECT i.id, d.code, i.received_at, i.closed_at, i.supervised_due
+            FROM incident i JOIN department d ON d.id = i.department_id
+            WHERE i.received_at >= :s AND i.received_at < :e AND i.duplicate_of IS NULL"""),
+            {"s": period.start, "e": period.end}).all()
+        accepts = conn.execute(text(
+            "SELECT incident_id, at FROM incident_event WHERE action = 'accept'")).all()
+        now = conn.scalar(text("SELECT now()"))
+    first: dict[int, object] = {}
+    for incident_id, at in accepts:
+        first[incident_id] = min(at, first.get(incident_id, at))
+    hours: dict[str, list[float]] = defaultdict(list)
+    late: dict[str, int] = defaultdict(int)
+    for incident_id, code, received, closed, supervised in cases:
+        if incident_id in first:
+            hours[code].append((first[incident_id] - received).total_seconds() / 3600)
+        if supervised is not None and (closed or now) > supervised:
+            late[code] += 1
+    got = {r["code"]: r for r in departments.month_by_department(wall_engine, month, TZ)}
+    assert any(hours.values()), "the demo month has accepted cases"
+    for code, row in got.items():
+        want = sum(hours[code]) / len(hours[code]) if hours[code] else None
+        assert (row["accept_hours"] is None) == (want is None), code
+        if want is not None:
+            assert row["accept_hours"] == pytest.approx(want), code
+        assert row["supervised_overdue"] == late[code], code

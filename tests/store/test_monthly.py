@@ -258,6 +258,11 @@ def ref_measures(conn: Connection, level: int, month: str) -> pd.DataFrame:
     now["unit"] = ref_attribute(conn, now, level, units) if len(now) else []
     before["unit"] = ref_attribute(conn, before, level, units) if len(before) else []
     homes = ref_households(conn, units)
+    first_accept: dict[int, datetime] = {}
+    for incident_id, at in conn.execute(text(
+            "SELECT incident_id, at FROM incident_event WHERE action = 'accept'")):
+        first_accept[incident_id] = min(at, first_accept.get(incident_id, at))
+    right_now = conn.execute(text("SELECT now()")).scalar()
     rows = {}
     for uid, u in units.iterrows():
         mine = now[now["unit"] == uid] if len(now) else now
@@ -281,6 +286,14 @@ def ref_measures(conn: Connection, level: int, month: str) -> pd.DataFrame:
         row["urged"] = int((mine["urged_count"] > 0).sum()) if len(mine) else 0
         row["rated"] = len(ratings)
         row["rating_mean"] = sum(ratings) / len(ratings) if ratings else math.nan
+        row["supervised_overdue"] = sum(
+            1 for r in mine.itertuples() if r.supervised_due is not None
+            and not pd.isna(r.supervised_due)
+            and (right_now if pd.isna(r.closed_at) else r.closed_at) > r.supervised_due
+        ) if len(mine) else 0
+        hours = [(first_accept[r.id] - r.received_at).total_seconds() / 3600
+                 for r in mine.itertuples() if r.id in first_accept] if len(mine) else []
+        row["accept_hours"] = sum(hours) / len(hours) if hours else math.nan
         rows[uid] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "unit_id"
@@ -366,10 +379,25 @@ def test_urged_and_ratings_equal_the_reference(conn, world):
                  {"i": ids[:3]})
     conn.execute(text("UPDATE incident SET rating = 1 + (id % 5) WHERE id = ANY(:i)"),
                  {"i": ids[1:]})
+    # 督办: one done after its deadline, one done before it, one still open past it.
+    conn.execute(text("UPDATE incident SET supervised_due = closed_at - interval '1 hour' "
+                      "WHERE id = :i AND closed_at IS NOT NULL"), {"i": ids[0]})
+    conn.execute(text("UPDATE incident SET supervised_due = coalesce(closed_at, now()) "
+                      "+ interval '1 day' WHERE id = :i"), {"i": ids[1]})
+    conn.execute(text("UPDATE incident SET supervised_due = now() - interval '1 day', "
+                      "closed_at = NULL WHERE id = :i"), {"i": ids[2]})
+    # 签收: 2 h and 5 h after receipt (a later second accept does not count).
+    for incident_id, hours in ((ids[0], 2), (ids[3], 5), (ids[3], 9)):
+        conn.execute(text(
+            "INSERT INTO incident_event (incident_id, at, actor, action, from_status, "
+            "to_status) SELECT id, received_at + make_interval(hours => :h), 't', 'accept', "
+            "'dispatched', 'accepted' FROM incident WHERE id = :i"),
+            {"i": incident_id, "h": hours})
     for level in (1, 3):
         got = monthly.month_measures(conn, level, month, TZ)
         assert_frames(got, ref_measures(conn, level, month))
         assert got["urged"].sum() == 3 and got["rated"].sum() == len(ids) - 1
+        assert got["supervised_overdue"].sum() >= 1
 
 
 def test_split_month_by_hand(conn, world):
