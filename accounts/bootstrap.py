@@ -59,5 +59,7 @@ def demo_users(rt: Runtime) -> list[dict[str, Any]]:
         add_user(rt, username, role=role, password=DEMO_PASSWORD,
                  display_name=f"演示{role}", unit_code=unit,
                  department=department[0] if role == "department" else None)
-        made.append({"username": username, "role": role, "unit": unit})
+        made.append({"username": username, "role": role, "unit": unit,
+                     "department": db_users.department_name(rt.engine, department[0])
+                     if role == "department" else None})
     return made

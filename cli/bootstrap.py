@@ -48,5 +48,6 @@ def prepare_database(settings: Settings, dbname: str | None = None, *, fresh: bo
             made = demo_users(build_runtime(settings, engine=engine))
             if made:
                 say(f"demo users (demo data only; password {DEMO_PASSWORD}): "
-                    + ", ".join(u["username"] for u in made))
+                    + ", ".join(u["username"] + (f" ({u['department']})" if u.get("department")
+                                                 else "") for u in made))
     return engine

@@ -95,6 +95,11 @@ def department_codes(db: Bindable) -> list[str]:
     return [r["code"] for r in rows(db, "SELECT code FROM department ORDER BY code")]
 
 
+def department_name(db: Bindable, code: str) -> str | None:
+    found = rows(db, "SELECT name FROM department WHERE code = :c LIMIT 1", {"c": code})
+    return found[0]["name"] if found else None
+
+
 def first_branch(db: Bindable) -> dict[int, str]:
     """A current unit code per level, down the first branch of the first top unit (homes for
     demo users)."""

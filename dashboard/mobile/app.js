@@ -23,7 +23,7 @@
       need_note: "请填写说明", action_queued: "已记录：{a}（待发送）", report_item: "上报",
       photos_n: "{n} 张照片", failed: "未能发送：{e}", delete: "删除", nothing: "没有待发送的内容",
       cached: "离线：显示的是上次同步的任务", h: "小时", m: "分钟", d: "天", lang: "EN",
-      checkin_gps: "正在获取到场定位…" },
+      checkin_gps: "正在获取到场定位…", far: "您当前的位置不在网格附近：请在地图上点选事发位置" },
     en: { title: "Grid worker", online: "Online", offline: "Offline", report: "Report",
       desc_ph: "What, where, how serious", locating: "Locating…", relocate: "Locate again",
       address_ph: "Address (optional)", photos: "Take / choose photos (up to 9)", send: "Send report",
@@ -40,7 +40,7 @@
       need_note: "Write a note", action_queued: "Recorded: {a} (waiting to send)", report_item: "Report",
       photos_n: "{n} photo(s)", failed: "Not sent: {e}", delete: "Delete", nothing: "Nothing waits",
       cached: "Offline: tasks as last synced", h: "h", m: "min", d: "d", lang: "中文",
-      checkin_gps: "Getting your position…" },
+      checkin_gps: "Getting your position…", far: "You are far from your grids: tap the map where it happened" },
   };
   const qs = new URLSearchParams(location.search);
   let lang = qs.get("lang") || localStorage.getItem("onemap-m-lang") || "zh";
@@ -233,7 +233,15 @@
     const feats = (state.boot && state.boot.grids.features) || [];
     const mine = feats.filter((f) => f.properties.mine);
     for (const f of (mine.length ? mine : feats)) for (const p of ringsOf(f.geometry)) for (const [x, y] of p[0]) add(x, y);
-    if (state.pos) add(state.pos[0], state.pos[1]);
+    if (state.pos) {
+      // A fix near the grids widens the view to show it; one far away (GPS off, another
+      // town) would shrink the grids to a dot: then the worker taps the map instead.
+      const dx = (x1 - x0) || 0.01, dy = (y1 - y0) || 0.01;
+      const near = !isFinite(x0) || (state.pos[0] > x0 - dx && state.pos[0] < x1 + dx
+                                     && state.pos[1] > y0 - dy && state.pos[1] < y1 + dy);
+      if (near) add(state.pos[0], state.pos[1]);
+      state.far = !near;
+    }
     if (!isFinite(x0)) return null;
     const k = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
     const w = Math.max((x1 - x0) * k, 1e-4), h = Math.max(y1 - y0, 1e-4);
@@ -272,6 +280,9 @@
     }
     const p = $("grid-preview");
     if (!state.pos) { p.textContent = ""; return; }
+    if (state.far && !state.manual) {
+      p.className = "preview warn"; p.textContent = t("far"); p.dataset.grid = ""; return;
+    }
     p.className = "preview" + (hit && hit.properties.mine ? "" : " warn");
     p.textContent = hit ? (hit.properties.mine ? t("falls_in", { g: hit.properties.name })
       : t("not_mine", { g: hit.properties.name })) : t("outside");
@@ -281,7 +292,7 @@
     if (!view) return;
     const r = $("map").getBoundingClientRect();
     const px = (ev.clientX - r.left) * 320 / r.width, py = (ev.clientY - r.top) * 220 / r.height;
-    state.pos = view.ll(px, py); state.manual = true;
+    state.pos = view.ll(px, py); state.manual = true; state.far = false;
     $("accuracy").textContent = t("moved");
     drawMap();
   }
@@ -331,6 +342,7 @@
     if (!state.cat) return say(msg, t("pick_cat"), "err");
     if (!desc) return say(msg, t("need_desc"), "err");
     if (!state.pos) return say(msg, t("need_loc"), "err");
+    if (state.far && !state.manual) return say(msg, t("far"), "err");
     const body = { category: state.cat, description: desc,
       location: { lon: +state.pos[0].toFixed(7), lat: +state.pos[1].toFixed(7), datum: "wgs84" },
       reported_at: new Date().toISOString() };

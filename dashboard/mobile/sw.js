@@ -35,10 +35,19 @@ async function networkFirst(request) {
   }
 }
 
+// Script, style, manifest and icon change only with a new version of this worker (its
+// cache name): served from the cache, so a slow network fetches only the page and the data.
+async function cacheFirst(request) {
+  const hit = await caches.match(request);
+  return hit || networkFirst(request);
+}
+
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (url.pathname === "/m" || DATA.includes(url.pathname) || SHELL.includes(url.pathname)) {
+  if (url.pathname === "/m" || DATA.includes(url.pathname)) {
     event.respondWith(networkFirst(event.request));
+  } else if (SHELL.includes(url.pathname)) {
+    event.respondWith(cacheFirst(event.request));
   }
 });

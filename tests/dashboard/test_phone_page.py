@@ -29,10 +29,11 @@ def grid(wall_engine) -> dict:
     return dict(row._mapping)
 
 
-def phone(browser, url: str, grid: dict):
+def phone(browser, url: str, grid: dict, at: tuple[float, float] | None = None):
+    lon, lat = at or (grid["x"], grid["y"])
     page = page_as(browser, url, "grid_worker", grid["code"], viewport=PHONE,
-                   context_options={"geolocation": {"longitude": grid["x"],
-                                                    "latitude": grid["y"], "accuracy": 15},
+                   context_options={"geolocation": {"longitude": lon,
+                                                    "latitude": lat, "accuracy": 15},
                                     "permissions": ["geolocation"], "has_touch": True,
                                     "is_mobile": True, "device_scale_factor": 2})
     page.goto(url + "/m")
@@ -169,4 +170,31 @@ def test_offline_reports_and_a_check_in_wait_then_go_once(browser, wall_url, wal
         after = conn.scalar(text("SELECT count(*) FROM incident_event WHERE incident_id = :i "
                                  "AND action = 'checkin'"), {"i": case})
     assert after == before + 1
+    page.context.close()
+
+
+def test_far_from_the_grid_the_worker_taps_the_map(browser, wall_url, grid) -> None:
+    """A fix far from the worker's grids (another city) does not shrink the map to a dot:
+    the page says so, refuses to send, and a tap on the worker's grid places the report."""
+    page = phone(browser, wall_url, grid, at=(116.39, 39.91))  # Beijing
+    page.wait_for_function("document.querySelector('#grid-preview').textContent"
+                           ".includes('不在网格附近')")
+    page.click("#cats button[data-code='sanitation']")
+    page.fill("#desc", "测试")
+    page.click("#send")
+    assert "不在网格附近" in page.inner_text("#report-msg")
+    assert page.inner_text("#waiting") == "0"
+    # The grid is drawn large: tap a point inside it.
+    x, y = page.evaluate("""() => {
+        const path = document.querySelector('#map path.mine');
+        const svg = document.querySelector('#map');
+        const b = path.getBBox(), m = svg.getScreenCTM();
+        for (let i = 1; i < 20; i++) for (let j = 1; j < 20; j++) {
+            const p = new DOMPoint(b.x + b.width * i / 20, b.y + b.height * j / 20);
+            if (path.isPointInFill(p)) { const s = p.matrixTransform(m); return [s.x, s.y]; }
+        }
+        return null; }""")
+    page.mouse.click(x, y)
+    assert page.inner_text("#grid-preview") == f"将归入：{grid['name']}"
+    assert "手动" in page.inner_text("#accuracy")
     page.context.close()
