@@ -17,8 +17,8 @@ from dashboard.desk import QUEUE_LABELS, _pick
 from dashboard.i18n import EVENT_LABELS, pick
 from geo.catalog import CATEGORY_BY_CODE
 from geo.workflow import ACTION_LABELS, STATE_LABELS
+from intake import citizen, photos
 from intake import desk as desk_service
-from intake import photos
 from intake.schema import ReportError
 from store import desk as db_desk
 from store import incidents as db_incidents
@@ -111,7 +111,8 @@ def _departments_line(row: dict[str, Any], zh: bool) -> str:
 
 
 def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str, ...],
-           departments: list[dict[str, Any]], lang: str, message: str | None) -> list[Any]:
+           departments: list[dict[str, Any]], lang: str, message: str | None,
+           link: str | None = None) -> list[Any]:
     tz = ZoneInfo(local_tz())
     zh = lang == "zh"
     cat = CATEGORY_BY_CODE.get(row["category"])
@@ -138,6 +139,9 @@ def _panel(row: dict[str, Any], shots: list[dict[str, Any]], actions: tuple[str,
           if row.get("department_name") else []),
         html.P(("上报人：" if zh else "Reporter: ")
                + (" ".join(str(v) for v in contact.values() if v) or "–"), id="d-reporter"),
+        *([html.P([("群众评价链接（可短信发送）：" if zh else "Citizen link (send by SMS): "),
+                   html.A(link, href=link, target="_blank", id="d-citizen-link")])]
+          if link else []),
         *([html.Div(className="om-photos", id="d-photos", children=[
             html.A(html.Img(src=p["thumb"]), href=p["url"], target="_blank") for p in shots])]
           if shots else []),
@@ -176,7 +180,7 @@ def _detail(selected, done, lang):
     shots = photos.photo_urls(row["id"], db_photos.photos_of(rt.engine, row["id"]), "/media")
     message = done.get("message") if done and done.get("id") == selected else None
     return _panel(row, shots, desk_service.actions_for(rt, row),
-                  db_desk.departments(rt.engine), lang, message)
+                  db_desk.departments(rt.engine), lang, message, citizen.link_for(rt, row))
 
 
 @CALLBACKS.callback(Output("d-done", "data", allow_duplicate=True),

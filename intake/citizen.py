@@ -18,7 +18,7 @@ from typing import Any
 from accounts.audit import audit
 from intake.schema import ActionIn, ReportError
 from onemap import crypto
-from onemap.access import SYSTEM, Actor
+from onemap.access import SYSTEM, Actor, can
 from onemap.context import Runtime
 from store import incidents as db_incidents
 from store import scope
@@ -33,6 +33,15 @@ def token_for(rt: Runtime, incident_id: int) -> str:
     key = crypto.keys(rt.settings.var_dir)[1]
     mac = hmac.new(key, f"citizen:{incident_id}".encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def link_for(rt: Runtime, case: dict[str, Any]) -> str | None:
+    """The case's citizen link for staff who may send it (a hotline operator's callback, a
+    desk's 回访): only for cases that have one and actors who may read the reporter's
+    contact."""
+    if not case.get("has_citizen_link") or not can(rt.actor, "incident.read_private", case):
+        return None
+    return PATH + token_for(rt, case["id"])
 
 
 def token_hash(token: str) -> str:

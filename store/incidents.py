@@ -178,7 +178,7 @@ _DETAIL = """
            i.description, i.address, i.location_reason, i.reported_at, i.received_at,
            i.updated_at, i.status, i.handling_level, i.due_at, i.closed_at, i.rating,
            i.overdue, i.duplicate_of, i.reporter, i.media_urls, i.urged_count,
-           i.supervised_due,
+           i.supervised_due, i.citizen_token_hash IS NOT NULL AS has_citizen_link,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
            i.grid_id, g.code AS grid_code, g.name AS grid_name,
            i.village_id, v.code AS village_code, v.name AS village_name,

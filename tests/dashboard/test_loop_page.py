@@ -80,6 +80,8 @@ def test_the_loop_from_phone_to_rating(browser, wall_url, wall_engine, place,
     # 村接单: the open village desk shows it by its next refresh, without a reload.
     open_case(village, case, REFRESH_S + 2)
     assert village.locator("#d-photos img").count() == 2
+    # The desk shows the citizen link to send by SMS: the one the intake answered with.
+    assert village.get_attribute("#d-citizen-link", "href") == citizen_url
     choose(village, "d-dept", place["lead"])
     choose(village, "d-support", place["support"])
     act(village, "派单")
