@@ -142,7 +142,8 @@ def test_a_town_commander_sees_the_town_masked_and_reveals_with_a_reason(
 @pytest.mark.parametrize("role, path, ready", [
     ("commander", "/", UNITS), ("commander", "/monthly", UNITS),
     ("planner", "/planner", "#p-map"), ("admin", "/admin/users", "#users"),
-    ("auditor", "/admin/audit", "#audit"), (None, "/login", "#login")])
+    ("auditor", "/admin/audit", "#audit"), (None, "/login", "#login"),
+    ("handler", "/desk", "#d-list"), ("grid_worker", "/m", "body[data-ready='1']")])
 def test_pages_pass_their_content_security_policy(browser, wall_url, role, path, ready):
     if role is None:
         page = _fresh_page(browser)
