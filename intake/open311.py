@@ -42,8 +42,9 @@ KEY_SERVICE = "API 密钥由系统管理员发放（onemap apikey add）；查�
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 MIME_TYPES = ["text/xml", "application/json"]
 TOKEN_PREFIX = "o311-"
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
+# GeoReport v2: "the default query … the last 90 days … up to 1,000 requests".
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 1000
 MAX_SPAN_DAYS = 90
 # Categories whose cases concern named persons (社区矫正, 精神障碍, 吸毒人员): never in the public,
 # keyless feed; an operator key (api_key) shows them.
@@ -252,8 +253,8 @@ def form_to_report(params: Mapping[str, Any], *, source: str, token: str,
     if code is None:
         raise Open311Error(400, "service_code: is required (see services.json)")
     cat = CATEGORY_BY_CODE.get(code)
-    if cat is None:
-        raise Open311Error(400, f"service_code: {code!r} is not a service; expected one of "
+    if cat is None:  # the spec: "404 - service_code … not found"
+        raise Open311Error(404, f"service_code: {code!r} is not a service; expected one of "
                            + ", ".join(c.code for c in CATEGORIES))
     lat, lon = _number(params, "lat"), _number(params, "long")
     if (lat is None) != (lon is None):
@@ -399,11 +400,12 @@ def to_request(row: Mapping[str, Any], *, tz: str, last_note: str | None = None,
     return out
 
 
-def post_result(row: Mapping[str, Any], *, token: str, created: bool, tz: str,
+def post_result(row: Mapping[str, Any], *, created: bool, tz: str,
                 lang: str = "zh", duplicate_of: int | None = None,
                 citizen_url: str | None = None) -> list[dict[str, Any]]:
-    """The answer to POST requests: one element, with the token; ``citizen_url`` (an
-    extension field) is the reporter's progress and rating page, for an SMS."""
+    """The answer to POST requests: one element with the new ``service_request_id`` (no
+    token: the spec returns one or the other); ``citizen_url`` (an extension field) is the
+    reporter's progress and rating page, for an SMS."""
     notice = service_notice(row, tz, lang)
     if not created:
         notice = ("This request was already received (a retry); "
@@ -411,8 +413,10 @@ def post_result(row: Mapping[str, Any], *, token: str, created: bool, tz: str,
     if duplicate_of is not None:
         notice += (f"; similar to request {duplicate_of} nearby" if lang == "en"
                    else f"；与附近的请求 {duplicate_of} 疑似重复")
+    # The spec: token "should not be returned if the service_request_id is returned" — a
+    # request is stored (and numbered) at once here, so the answer has the id only.
     out = {"service_request_id": str(row["id"]), "service_notice": notice,
-           "account_id": None, "token": token}
+           "account_id": None}
     if citizen_url:
         out["citizen_url"] = citizen_url
     return [out]

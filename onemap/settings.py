@@ -192,6 +192,9 @@ REGISTRY: tuple[Setting, ...] = (
             lambda v: v),
     Setting("photo_max_mb", "ONEMAP_PHOTO_MAX_MB", 10.0,
             "Largest photo accepted, in megabytes.", _positive),
+    Setting("jurisdiction_id", "ONEMAP_JURISDICTION_ID", "",
+            "Open311 jurisdiction_id this server answers to. Empty: the code of any top "
+            "unit (e.g. 620981); another value is refused (404).", lambda v: v.strip()),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -241,6 +244,7 @@ class Settings:
     tls_key: str = ""
     media_dir: str = ""
     photo_max_mb: float = 10.0
+    jurisdiction_id: str = ""
     config_file: Path | None = None
 
     @property

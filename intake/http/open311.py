@@ -216,6 +216,15 @@ def _date_range(tz: str) -> tuple[datetime, datetime | None]:
     return start, end
 
 
+def jurisdictions(rt: Runtime) -> set[str]:
+    """The jurisdiction_id values this server answers to: the configured one, else the code
+    of every top unit."""
+    if rt.settings.jurisdiction_id:
+        return {rt.settings.jurisdiction_id}
+    tree = rt.units.tree()
+    return {str(tree.units[i]["code"]) for i in tree.tops()}
+
+
 def _visible(key: Actor | None) -> list[str]:
     """Categories a reader may see: all but the private ones, unless the key may read
     private cases."""
@@ -236,6 +245,21 @@ def _last_notes(conn: Connection, ids: list[int]) -> dict[int, str | None]:
 def blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("open311_v2", __name__, url_prefix=PREFIX)
     tz = rt.settings.timezone
+
+    @bp.before_request
+    def _jurisdiction() -> Response | None:
+        """``jurisdiction_id``, when sent, must be this server's (the spec: 404)."""
+        try:
+            params = dict(request.args)
+            if request.method == "POST" and _path_format() in o311.FORMATS:
+                params.update(_post_params())
+            sent = str(params.get("jurisdiction_id") or "").strip()
+            if sent and sent not in jurisdictions(rt):
+                raise Open311Error(404, f"jurisdiction_id: {sent!r} is not served here; "
+                                   f"use {' or '.join(sorted(jurisdictions(rt)))}")
+        except Open311Error as err:
+            return _error(err)
+        return None
 
     def engine_of() -> Engine:
         return rt.engine
@@ -291,7 +315,7 @@ def blueprint(rt: Runtime) -> Blueprint:
                 raise Open311Error(422, f"Idempotency-Key: {idem!r} was already used for a "
                                    f"different request ({row['id']}); use a new key for a new "
                                    "request")
-        body = o311.post_result(row, token=row["external_id"], created=result.created, tz=tz,
+        body = o311.post_result(row, created=result.created, tz=tz,
                                 lang=lang(), duplicate_of=result.duplicate_of,
                                 citizen_url=result.citizen_url)
         headers = {"Location": f"{PREFIX}/requests/{row['id']}.{fmt.lower()}"}
