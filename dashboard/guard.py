@@ -49,6 +49,7 @@ ROUTES: dict[str, Any] = {
     "/favicon.ico": PUBLIC,
     "/api/health": PUBLIC,
     "/api/openapi.json": PUBLIC,
+    "/api/<path:rest>": PUBLIC,  # a JSON 404 (or 405) for any other path under /api/
     "/login": PUBLIC,
     "/login/totp": PUBLIC,
     "/login/enrol": PUBLIC,

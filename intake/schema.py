@@ -52,13 +52,27 @@ class ReportError(OneMapError):
                           "fields": [{"field": f, "message": m} for f, m in self.fields]}}
 
 
+#: C0 control characters other than tab and newline, DEL, and the Unicode bidi controls
+#: (embeddings, overrides, isolates: text that displays in another order than it reads).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_controls(value: str) -> str:
+    """``value`` with CR LF as LF, or a ValueError naming the first control character."""
+    value = value.replace("\r\n", "\n")
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(f"must not contain control character U+{ord(found.group()):04X} "
+                         f"(at position {found.start() + 1}); only tab and newline are allowed")
+    return value
+
+
 def _plain(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
     if _MARKUP.search(value):
         raise ValueError("must be plain text: remove HTML markup such as <script> or <a>")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    value = _no_controls(value)
     if len(value) > limit:
         raise ValueError(f"is {len(value)} characters long; at most {limit} are allowed")
     return value
@@ -67,12 +81,26 @@ def _plain(value: str | None, limit: int) -> str | None:
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_fields(cls, v: Any) -> Any:
+        """Every text field of every model: no control characters, no bidi overrides."""
+        if isinstance(v, str):
+            return _no_controls(v)
+        if isinstance(v, list):
+            return [_no_controls(x) if isinstance(x, str) else x for x in v]
+        return v
+
 
 class Location(_Strict):
     """A point as the sender's device gives it; converted to WGS84 on receipt."""
 
-    lon: float = Field(description="Longitude in degrees (east positive), -180 to 180.")
-    lat: float = Field(description="Latitude in degrees (north positive), -90 to 90.")
+    # strict: a number, not a string holding one; the ranges are checked below (with their
+    # own messages) and stated in the OpenAPI document.
+    lon: float = Field(strict=True, description="Longitude in degrees (east positive), -180 "
+                       "to 180.", json_schema_extra={"minimum": -180, "maximum": 180})
+    lat: float = Field(strict=True, description="Latitude in degrees (north positive), -90 "
+                       "to 90.", json_schema_extra={"minimum": -90, "maximum": 90})
     datum: Literal["wgs84", "gcj02", "bd09", "cgcs2000"] = Field(
         "wgs84", description="Datum of lon/lat: gcj02 for Amap/Tencent, bd09 for Baidu.")
 
@@ -117,18 +145,22 @@ class ReportIn(_Strict):
     """One report from a channel (grid-worker app, 12345 hotline, citizen app, 110, …)."""
 
     source: str = Field(description="Channel code (" + ", ".join(SOURCES) + ") or its "
-                        "Chinese name; must be the channel of the API key.")
+                        "Chinese name; must be the channel of the API key.",
+                        json_schema_extra={"enum": list(SOURCES)})
     external_id: str = Field(pattern=IDENTIFIER, description="The channel's own id for the "
                              "report: letters, digits and _ . : / - (at most 128).")
     category: str = Field(description="Category code (" + ", ".join(c.code for c in CATEGORIES)
-                          + ") or its Chinese name.")
+                          + ") or its Chinese name.",
+                          json_schema_extra={"enum": [c.code for c in CATEGORIES]})
     subcategory: str | None = Field(None, max_length=64)
     severity: Literal["high", "medium", "low"] | None = Field(
         None, description="Risk level; when omitted, the category's default.")
-    description: str = Field(min_length=1, description=f"Plain text, ≤ {MAX_DESCRIPTION} chars.")
+    description: str = Field(min_length=1, description=f"Plain text, ≤ {MAX_DESCRIPTION} chars.",
+                             json_schema_extra={"maxLength": MAX_DESCRIPTION})
     location: Location | None = None
     address: str | None = Field(None, description="Used to locate the report when no "
-                                "location is given (matched against the household register).")
+                                "location is given (matched against the household register).",
+                                json_schema_extra={"maxLength": 200})
     reported_at: datetime | None = Field(None, description="When the citizen reported it; "
                                          "ISO 8601, local time zone when none is given.")
     reporter: Reporter | None = None
@@ -197,7 +229,8 @@ class ActionIn(_Strict):
     action: Literal[ALL_ACTIONS]  # type: ignore[valid-type]  # geo.workflow's actions
     actor: str | None = Field(None, max_length=64, description="Who acts (shown in history); "
                               "defaults to the API key's name.")
-    note: str | None = Field(None, description="Reason or remark (required to return).")
+    note: str | None = Field(None, description="Reason or remark (required to return).",
+                             json_schema_extra={"maxLength": 2000})
     rating: int | None = Field(None, ge=1, le=5, strict=True, description="1-5, for rate.")
     department: str | None = Field(None, max_length=64, description="Department code for "
                                    "dispatch; defaults to the category's department.")
@@ -208,8 +241,9 @@ class ActionIn(_Strict):
     support: list[Annotated[str, Field(max_length=64)]] | None = Field(
         None, max_length=5, description="Supporting departments' codes (协办) for dispatch; "
         "they see the case, the lead department acts.")
-    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="The GPS fix's "
-                                     "accuracy in metres, for checkin.")
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, strict=True,
+                                     description="The GPS fix's accuracy in metres, for "
+                                     "checkin.")
 
     @field_validator("actor")
     @classmethod

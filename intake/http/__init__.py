@@ -5,6 +5,7 @@ document, as Flask blueprints mounted on the dashboard's server (which only call
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from intake.http import native, open311, openapi
 from intake.http.common import (
@@ -65,6 +66,16 @@ def register(server: Flask, rt: Runtime) -> None:
             f"the body is larger than {MAX_BODY_BYTES:,} bytes; nothing was stored",
             [("(body)", "too large")], status=413, code="too_large"))
 
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    @server.route("/api/<path:rest>", methods=methods)
+    def _api_unknown(rest: str) -> Response:
+        return _no_route(server, "_api_unknown")
+
+    @server.route("/open311/<path:rest>", methods=methods)
+    def _open311_unknown(rest: str) -> Response:
+        return _no_route(server, "_open311_unknown")
+
     @server.errorhandler(404)
     def _not_found(exc):
         if request.path.startswith("/api/"):
@@ -74,10 +85,37 @@ def register(server: Flask, rt: Runtime) -> None:
 
     @server.errorhandler(405)
     def _method(exc):
-        if request.path.startswith("/open311/"):
-            return open311.spec_error(405, f"{request.method} is not allowed on {request.path}")
-        if request.path.startswith("/api/"):
-            return error_response(ReportError(
-                f"{request.method} is not allowed on {request.path}", status=405,
-                code="method_not_allowed"))
+        if request.path.startswith(API_PREFIXES):
+            return _not_allowed(sorted(exc.valid_methods or ()))
         return exc
+
+
+def _not_allowed(allowed: list[str]) -> Response:
+    """405 in the API's (or Open311's) error form, with the methods that are allowed."""
+    message = f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}"
+    if request.path.startswith("/open311/"):
+        resp = open311.spec_error(405, message)
+    else:
+        resp = error_response(ReportError(message, status=405, code="method_not_allowed"))
+    resp.headers["Allow"] = ", ".join(allowed)
+    return resp
+
+
+def _no_route(server: Flask, catch_all: str) -> Response:
+    """An unknown path under /api/ or /open311/: a JSON (or Open311) 404 — or a 405 with
+    ``Allow`` when the path exists for other methods (the catch-all would hide that)."""
+    adapter = server.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            rule, _args = adapter.match(method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != catch_all:
+            allowed.append(method)
+    if allowed:
+        return _not_allowed(allowed + (["HEAD"] if "GET" in allowed else []))
+    if request.path.startswith("/open311/"):
+        return open311.spec_error(404, f"no such resource: {request.path}")
+    return error_response(ReportError(f"no such endpoint: {request.path} (see "
+                                      "/api/openapi.json)", status=404, code="not_found"))

@@ -52,6 +52,11 @@ def error_response(err: ReportError) -> Response:
 
 def read_json(limit: int = MAX_SINGLE_BYTES) -> Any:
     """The request's JSON body, or a ReportError saying what is wrong with it."""
+    if request.mimetype != "application/json":
+        sent = request.mimetype or "none"
+        raise ReportError(f"send the body as JSON with 'Content-Type: application/json' "
+                          f"(this request says {sent})", [("Content-Type", "application/json")],
+                          status=415, code="unsupported_media_type")
     length = request.content_length
     if length is not None and length > limit:
         raise ReportError(f"the body is {length:,} bytes; at most {limit:,} are accepted here",

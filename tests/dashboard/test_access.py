@@ -49,6 +49,7 @@ MATRIX: dict[str, tuple[tuple[str, ...], set[str] | str]] = {
     "/favicon.ico": (("/favicon.ico",), "redirect"),  # to Dash's, for everyone
     "/api/health": (("/api/health",), EVERYONE),
     "/api/openapi.json": (("/api/openapi.json",), EVERYONE),
+    "/api/<path:rest>": (("/api/v1/nonexistent",), "public-404"),
     "/login": (("/login",), EVERYONE),
     "/login/totp": (("/login/totp",), "login-step"),
     "/login/enrol": (("/login/enrol",), "login-step"),
