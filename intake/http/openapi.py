@@ -72,8 +72,23 @@ def _path_id() -> dict[str, Any]:
     return {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+#: A report any deployment stores (201): its example for clients and test generators.
+EXAMPLE_REPORT = {"source": "hotline_12345", "external_id": "12345-20261201-0001",
+                  "category": "sanitation", "description": "小区门口垃圾堆放三天无人清理",
+                  "location": {"lon": 97.04, "lat": 40.28, "datum": "wgs84"}}
+#: From a stored report to its incident and its actions (OpenAPI links: generated clients
+#: and stateful test runs follow them).
+_LINKS = {"GetIncident": {"operationId": "getIncident",
+                          "parameters": {"id": "$response.body#/id"}},
+          "ActOnIncident": {"operationId": "actOnIncident",
+                            "parameters": {"id": "$response.body#/id"}},
+          "ListPhotos": {"operationId": "listPhotos",
+                         "parameters": {"id": "$response.body#/id"}}}
+
+
 def document(server_url: str = "/") -> dict[str, Any]:
-    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ReportIn"}}}
+    json_body = {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ReportIn"}, "example": EXAMPLE_REPORT}}
     incident = {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}}
     idem = {"name": "Idempotency-Key", "in": "header", "required": False,
             "schema": {"type": "string", "maxLength": 200},
@@ -93,6 +108,7 @@ def document(server_url: str = "/") -> dict[str, Any]:
         },
         "paths": {
             "/api/v1/reports": {"post": {
+                "operationId": "submitReport",
                 "summary": "Submit one report",
                 "description": "201: stored now. 200: the same (source, external_id) or "
                                "Idempotency-Key was stored before; nothing new written. "
@@ -100,8 +116,10 @@ def document(server_url: str = "/") -> dict[str, Any]:
                                "linked (duplicate_of).",
                 "parameters": [idem],
                 "requestBody": {"required": True, "content": json_body},
-                "responses": {"201": {"description": "Stored", "content": incident},
-                              "200": {"description": "Already stored", "content": incident},
+                "responses": {"201": {"description": "Stored", "content": incident,
+                                      "links": _LINKS},
+                              "200": {"description": "Already stored", "content": incident,
+                                      "links": _LINKS},
                               **_errors(400, 401, 403, 413, 422, 503)}}},
             "/api/v1/reports:batch": {"post": {
                 "summary": "Submit up to 10,000 reports; one result per item",
@@ -130,12 +148,14 @@ def document(server_url: str = "/") -> dict[str, Any]:
                 "responses": {"200": {"description": "A page of incidents"},
                               **_errors(400, 401, 403, 503)}}},
             "/api/v1/incidents/{id}": {"get": {
+                "operationId": "getIncident",
                 "summary": "One incident with its history",
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "The incident", "content": incident},
                               **_errors(401, 403, 404, 503)}}},
             "/api/v1/incidents/{id}/actions": {"post": {
+                "operationId": "actOnIncident",
                 "summary": "Apply a workflow action (see the README's transition table)",
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
@@ -156,7 +176,8 @@ def document(server_url: str = "/") -> dict[str, Any]:
                     "responses": {"201": {"description": "Stored"},
                                   "200": {"description": "The same photo was stored before"},
                                   **_errors(400, 401, 403, 404, 413, 422, 503)}},
-                "get": {"summary": "The case's photos (URLs of the image and thumbnail)",
+                "get": {"operationId": "listPhotos",
+                        "summary": "The case's photos (URLs of the image and thumbnail)",
                         "parameters": [_path_id()],
                         "responses": {"200": {"description": "The photos"},
                                       **_errors(401, 403, 404, 503)}}},
