@@ -36,8 +36,11 @@ def register(subparsers: Any) -> None:
     for kind in KINDS:
         p = kinds.add_parser(kind, help=EXAMPLES[kind], description=EXAMPLES[kind])
         p.add_argument("file", type=Path)
-        p.add_argument("--datum", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"],
-                       help="datum of the coordinates in the file (default wgs84)")
+        p.add_argument("--datum", default=None,
+                       choices=["wgs84", "gcj02", "bd09", "cgcs2000", "auto"],
+                       help="datum of the coordinates in the file; without it points are "
+                            "read as wgs84 after checking that no other datum fits the units "
+                            "and households clearly better; auto: take the best fit")
         p.add_argument("--encoding", default=None,
                        help="text encoding (default: detect UTF-8 / GBK)")
         p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
@@ -68,6 +71,11 @@ def register(subparsers: Any) -> None:
                                 "(grid_app, hotline_12345/12345, citizen_app, police_110 …)")
             p.add_argument("--allow-unlocated", action="store_true",
                            help="keep incidents without coordinates (stored unlocated)")
+        if kind != "boundaries":
+            p.add_argument("--on-duplicate", default="first",
+                           choices=["first", "last", "reject"],
+                           help="one id on several rows: load the first (default) or the "
+                                "last and reject the others as its duplicates, or reject all")
         p.set_defaults(func=cmd_load)
 
 
@@ -79,7 +87,8 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         allow_overlaps=getattr(args, "allow_overlaps", False), dry_run=args.dry_run,
         rejects_path=args.rejects, snap_m=getattr(args, "snap_m", None),
         source=getattr(args, "source", None),
-        allow_unlocated=getattr(args, "allow_unlocated", False), progress=args.progress)
+        allow_unlocated=getattr(args, "allow_unlocated", False), progress=args.progress,
+        on_duplicate=getattr(args, "on_duplicate", "first"))
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:

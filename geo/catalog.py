@@ -66,6 +66,32 @@ CATEGORIES: tuple[Category, ...] = (
 )
 CATEGORY_BY_CODE: dict[str, Category] = {c.code: c for c in CATEGORIES}
 CATEGORY_BY_ZH: dict[str, Category] = {c.zh: c for c in CATEGORIES}
+#: How hotline (12345) and other exports name the catalogue's categories: their 诉求类型 /
+#: 问题类型 / 事项类型 wordings → category code.  One table for the file import and the API.
+CATEGORY_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("城市管理", "城管", "市容市貌", "市容环境", "市容秩序", "违章建筑", "违法建设",
+                     "占道经营", "乱停乱放", "户外广告"), "cityscape"),
+    **dict.fromkeys(("环境卫生", "卫生保洁", "垃圾清运", "生活垃圾", "公共卫生", "环卫",
+                     "污水", "下水道"), "sanitation"),
+    **dict.fromkeys(("环境保护", "生态环境", "环保", "大气污染", "水污染", "噪声污染",
+                     "扬尘", "油烟"), "environment"),
+    **dict.fromkeys(("治安管理", "社会治安", "治安", "噪音扰民", "公共安全", "涉稳"),
+                    "public_order"),
+    **dict.fromkeys(("矛盾纠纷", "纠纷调解", "邻里纠纷", "劳动纠纷", "劳资纠纷", "物业纠纷",
+                     "物业管理", "婚姻家庭"), "dispute"),
+    **dict.fromkeys(("安全生产", "安全隐患", "房屋安全", "燃气安全", "交通安全",
+                     "地质灾害"), "safety_hazard"),
+    **dict.fromkeys(("消防安全", "消防", "火灾隐患", "消防通道"), "fire"),
+    **dict.fromkeys(("民生服务", "社会保障", "劳动保障", "社保医保", "医疗卫生", "教育",
+                     "养老服务", "住房保障", "低保救助", "就业创业", "供暖", "供水",
+                     "供热", "户籍办理"), "livelihood"),
+    **dict.fromkeys(("市政设施", "基础设施", "道路交通", "道路维修", "路灯照明", "供电",
+                     "公共设施", "城乡建设", "交通出行"), "infrastructure"),
+    **dict.fromkeys(("市场监管", "消费维权", "食品安全", "价格监督", "商品质量",
+                     "无证经营"), "market"),
+    **dict.fromkeys(("重点人员", "特殊人群"), "key_person"),
+    **dict.fromkeys(("其他", "其它", "咨询", "建议", "表扬"), "other"),
+}
 
 # ~31 departments a county dispatches to (code, name, kind).
 DEPARTMENTS: tuple[tuple[str, str, str], ...] = (

@@ -25,7 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, CATEGORY_BY_ZH, SOURCE_ALIASES, SOURCES
+from geo.catalog import (
+    CATEGORIES,
+    CATEGORY_ALIASES,
+    CATEGORY_BY_CODE,
+    CATEGORY_BY_ZH,
+    SOURCE_ALIASES,
+    SOURCES,
+)
 from geo.crs import in_china
 from geo.workflow import ALL_ACTIONS
 from onemap.errors import OneMapError
@@ -178,7 +185,8 @@ class ReportIn(_Strict):
     @field_validator("category")
     @classmethod
     def _category(cls, v: str) -> str:
-        cat = CATEGORY_BY_CODE.get(v) or CATEGORY_BY_ZH.get(v)
+        cat = CATEGORY_BY_CODE.get(v) or CATEGORY_BY_ZH.get(v) \
+            or CATEGORY_BY_CODE.get(CATEGORY_ALIASES.get(v, ""))
         if cat is None:
             raise ValueError(f"unknown category {v!r}; expected one of "
                              + ", ".join(f"{c.code} ({c.zh})" for c in CATEGORIES))

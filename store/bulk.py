@@ -97,7 +97,7 @@ INCIDENT_STAGING = {
     "address": "text", "location_reason": "text", "reported_at": "float8",
     "received_at": "float8", "status": "text", "grid_id": "bigint", "village_id": "bigint",
     "town_id": "bigint", "county_id": "bigint", "due_at": "float8", "closed_at": "float8",
-    "rating": "smallint", "handling_level": "smallint",
+    "rating": "smallint", "handling_level": "smallint", "reporter": "jsonb",
 }
 _INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
 WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating", "handling_level"})

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from store.db import Bindable
+from store.db import Bindable, connection
 from store.db import rows as _rows
 from store.db import scalar as _scalar
 
@@ -126,3 +126,20 @@ def current_unit_id(db: Bindable, ref: str) -> int | None:
     """The current unit whose code (preferred) or id is ``ref``, or None."""
     return _scalar(db, "SELECT id FROM unit WHERE valid_to IS NULL AND (code = :r OR "
                        "CAST(id AS text) = :r) ORDER BY (code = :r) DESC LIMIT 1", {"r": ref})
+
+
+def household_points(db: Bindable, limit: int = 200_000) -> tuple[Any, Any]:
+    """Up to ``limit`` households' (lon, lat) as two arrays, an even random sample of the
+    register (for telling a file's datum by how close its points come to the homes)."""
+    import numpy as np
+
+    with connection(db) as conn:
+        total = conn.execute(text("SELECT count(*) FROM household")).scalar() or 0
+        if not total:
+            return np.zeros(0), np.zeros(0)
+        share = min(1.0, limit / total)
+        got = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM household "
+                                "WHERE geom IS NOT NULL AND random() < :p"),
+                           {"p": share}).all()
+    arr = np.asarray(got, dtype=float).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]

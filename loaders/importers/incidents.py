@@ -7,6 +7,7 @@ the row.  A first insert also writes the incident's 'import' history event.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from geo.catalog import CATEGORIES, CATEGORY_BY_CODE, SOURCE_ALIASES, SOURCES
+from geo.catalog import CATEGORIES, CATEGORY_ALIASES, CATEGORY_BY_CODE, SOURCE_ALIASES, SOURCES
 from geo.workflow import OPEN_STATES, STATES
 from loaders.importers.options import LoadError
 from loaders.importers.points import PointContext
@@ -71,7 +72,7 @@ def source_choices() -> dict[str, str]:
 
 def category_choices() -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
     """({name or code: category code}, {unambiguous subcategory: (category, subcategory)})."""
-    main: dict[str, str] = {}
+    main: dict[str, str] = dict(CATEGORY_ALIASES)
     for c in CATEGORIES:
         main[c.code] = main[c.zh] = main[c.en] = c.code
     owners: dict[str, list[str]] = {}
@@ -128,9 +129,20 @@ def _category(ctx: PointContext) -> tuple[np.ndarray, np.ndarray]:
     out = code.to_numpy(dtype=object)
     empty = (text == "").to_numpy()
     unknown = pd.isna(out) & ~empty
-    ctx.rejects.add(unknown, ctx.label("category"), "unknown category", text)
+    if unknown.any():  # kept as 'other', and said: which names, how many rows
+        names = text[unknown].value_counts()
+        listed = "、".join(f"{name} ×{n}" for name, n in names.head(20).items())
+        more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+        ctx.report.notes.append(
+            f"{int(unknown.sum())} row(s) with a category name the catalogue does not know "
+            f"were stored as 'other': {listed}{more}. Add the names to "
+            "geo.catalog.CATEGORY_ALIASES (or fix the file) and load again to classify them.")
+        ctx.report.unmapped_categories = {str(k): int(v) for k, v in names.items()}
+        sub[unknown] = np.where(pd.isna(sub[unknown]), text[unknown].to_numpy(dtype=object),
+                                sub[unknown])
+        out[unknown] = "other"
     ctx.rejects.add(empty, ctx.label("category"), "missing category")
-    out[unknown | empty] = None
+    out[empty] = None
     return out, sub
 
 
@@ -179,6 +191,7 @@ def prepare(ctx: PointContext) -> dict[str, Any]:
                 for f in ("description", "address")}
     received = _times(ctx, "received_at", required="received_at" in ctx.found)
     return {
+        "reporter": _reporter(ctx),
         "source": source,
         "external_id": external_id,
         "category": category,
@@ -193,6 +206,22 @@ def prepare(ctx: PointContext) -> dict[str, Any]:
         "closed_at": _times(ctx, "closed_at"),
         "rating": int_or_none(rating),
     }
+
+
+def _reporter(ctx: PointContext) -> np.ndarray:
+    """The caller's name and phone (来电人, 联系电话) as the incident's reporter (JSON text),
+    masked on every read like the API's reporters."""
+    n = len(ctx.table)
+    names = text_or_none(ctx.cells("reporter_name")) if "reporter_name" in ctx.found \
+        else np.full(n, None, dtype=object)
+    phones = text_or_none(ctx.cells("reporter_phone")) if "reporter_phone" in ctx.found \
+        else np.full(n, None, dtype=object)
+    out = np.full(n, None, dtype=object)
+    for i in np.flatnonzero([a is not None or b is not None for a, b in zip(names, phones,
+                                                                           strict=True)]):
+        out[i] = json.dumps({k: v for k, v in (("name", names[i]), ("phone", phones[i]))
+                             if v is not None}, ensure_ascii=False)
+    return out
 
 
 def after_assign(ctx: PointContext, columns: dict[str, Any], located: np.ndarray,

@@ -23,7 +23,10 @@ class LoadOptions:
     names, overriding the built-in Chinese and English aliases.
     """
 
-    datum: str = "wgs84"  # of lon/lat in the file: wgs84 | gcj02 | bd09 | cgcs2000
+    # of lon/lat in the file: wgs84 | gcj02 | bd09 | cgcs2000; None: not said — the file's
+    # points are checked (loaders.importers.datum) and read as WGS84 unless another datum
+    # fits clearly better (then the load is refused); "auto": the best fit is taken.
+    datum: str | None = None
     crs: str | None = None  # boundaries: CRS of the file when it has none (or overriding it)
     encoding: str | None = None  # None: detect
     mapping: Mapping[str, str] = field(default_factory=dict)
@@ -38,6 +41,7 @@ class LoadOptions:
     actor: str | None = None  # incident history actor; default 'import:<filename>'
     progress: bool | None = None  # None: on a terminal only
     secrets_dir: str | None = None  # var dir holding keys/ (sealing personal data); None: default
+    on_duplicate: str = "first"  # one key on several rows: keep the first, the last, or none
 
 
 def parse_mapping(items: list[str] | None) -> dict[str, str]:

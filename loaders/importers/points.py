@@ -103,8 +103,11 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
     if not allow_missing or "lon" in found or "lat" in found:
         require(kind.KIND, found, ("lon", "lat"), table.columns)
     if "lon" in found:
+        datum = options.datum or "wgs84"
+        if datum in ("auto", "wgs84") and options.datum != "wgs84":
+            datum = _check_datum(conn, kind, table, found, options, report)
         lon, lat, swapped = lonlat_from_cells(
-            table[found["lon"]], table[found["lat"]], options.datum, rejects,
+            table[found["lon"]], table[found["lat"]], datum, rejects,
             lon_field=found["lon"], lat_field=found["lat"], allow_missing=allow_missing)
         if swapped:
             report.notes.append(f"{swapped} row(s) had longitude and latitude swapped; "
@@ -156,24 +159,67 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
     return rejects, table
 
 
+def _check_datum(conn: Connection, kind: PointKind, table: pd.DataFrame,
+                 found: dict[str, str], options: LoadOptions, report: LoadReport) -> str:
+    """The datum to read the file's points in when the user did not name one (or said
+    ``auto``): WGS84 unless another fits the units and the household register clearly better
+    — then refused (with the evidence and the flag), or taken with ``--datum auto``."""
+    from loaders.importers.coords import parse_degrees
+    from loaders.importers.datum import clearly_best, fits
+
+    sample = table.sample(min(len(table), 20_000), random_state=0)
+    lon = parse_degrees(sample[found["lon"]])
+    lat = parse_degrees(sample[found["lat"]])
+    swap = np.isfinite(lon) & (lon < 60) & (lat > 60)  # the usual swapped columns
+    lon[swap], lat[swap] = lat[swap], lon[swap].copy()
+    try:
+        engine = build_engine(conn)
+    except LoadError:
+        return "wgs84"  # no units yet: nothing to compare with
+    found_fits = fits(conn, lon, lat, engine, use_households=kind.KIND != "households")
+    best = clearly_best(found_fits)
+    evidence = "\n".join("  " + f.line() for f in found_fits)
+    if best is None or best.datum == "wgs84":
+        if options.datum == "auto":
+            report.notes.append("--datum auto: read as wgs84 (no other datum fits better)")
+        return "wgs84"
+    if options.datum == "auto":
+        report.notes.append(f"--datum auto: read as {best.datum}, which fits clearly "
+                            f"best:\n{evidence}")
+        return best.datum
+    raise LoadError(
+        f"The coordinates look like {best.datum.upper()}, not WGS84: read each way, this "
+        f"file's points compare with the units and the household register as\n{evidence}\n"
+        f"Load it again with --datum {best.datum} (or --datum wgs84 to keep them as they "
+        "are, or --datum auto to take the best fit).")
+
+
 def _reject_duplicate_keys(ctx: PointContext, columns: dict[str, Any],
                            key: tuple[str, ...]) -> None:
-    """Several good rows with one natural key: the last wins, the others are rejected."""
+    """Several good rows with one natural key (one ticket twice in a file): by
+    ``--on-duplicate`` the first is loaded (default) or the last, and the others are
+    rejected as duplicates of it — or all of them are rejected (``reject``)."""
     ok = ctx.rejects.ok
     idx = np.flatnonzero(ok)
     if not len(idx):
         return
     keys = pd.DataFrame({k: pd.Series(np.asarray(columns[k], dtype=object)[idx]) for k in key})
-    dup = keys.duplicated(keep="last").to_numpy()
+    rule = ctx.options.on_duplicate
+    if rule not in ("first", "last", "reject"):
+        raise LoadError(f"--on-duplicate {rule!r}: use first, last or reject")
+    dup = keys.duplicated(keep=False if rule == "reject" else rule).to_numpy()
     if not dup.any():
         return
-    last = keys.groupby(list(key), sort=False).ngroup()
-    last_row = pd.Series(idx).groupby(last.to_numpy()).transform("max").to_numpy()
+    group = keys.groupby(list(key), sort=False).ngroup().to_numpy()
+    pick = "min" if rule != "last" else "max"
+    kept_row = pd.Series(idx).groupby(group).transform(pick).to_numpy()
     label = "/".join(ctx.label(k) for k in key)
-    for i, j in zip(idx[dup], last_row[dup], strict=True):
-        ctx.rejects.add_rows([i], label, f"same key as row {j + ctx.rejects.first_row}, "
-                             "which is loaded instead",
-                             ["/".join(str(columns[k][i]) for k in key)])
+    first = ctx.rejects.first_row
+    for i, j in zip(idx[dup], kept_row[dup], strict=True):
+        why = (f"the same id is on several rows (first row {j + first}); --on-duplicate "
+               "reject loads none of them") if rule == "reject" else \
+            f"duplicate of row {j + first}, which is loaded (--on-duplicate {rule})"
+        ctx.rejects.add_rows([i], label, why, ["/".join(str(columns[k][i]) for k in key)])
 
 
 @dataclass

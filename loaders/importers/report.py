@@ -102,6 +102,7 @@ class LoadReport:
     rejects_path: str | None = None
     dry_run: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    unmapped_categories: dict[str, int] = field(default_factory=dict)  # name → rows (→ other)
 
     @property
     def loaded(self) -> int:

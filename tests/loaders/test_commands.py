@@ -53,12 +53,15 @@ def test_command_prints_summary_and_refuses_with_2(
     path = tmp_path / "cli.csv"
     frame = incidents_frame(50, seed=9, prefix="CLI")
     frame.loc[3, "事件类型"] = "不存在的类型"
+    frame.loc[4, "工单编号"] = None
     frame.to_csv(path, index=False)
     assert _main(test_settings, ["load", "incidents", str(path), "--dry-run",
                                  "--source", "12345"]) == 0
     out = capsys.readouterr().out
     assert "DRY RUN" in out and "new 49" in out and "rejected 1" in out
-    assert "row 5, 事件类型: unknown category" in out
+    assert "row 6, 工单编号: missing" in out
+    # A category the catalogue does not know is kept as 'other' — and said, with its count.
+    assert "stored as 'other': 不存在的类型 ×1" in out
     assert "assigned: inside" in out
     with db_engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM incident WHERE external_id LIKE 'CLI%'")
