@@ -8,12 +8,15 @@ Semantics (one answer per point, the same every time):
 * ``gap``     — in no grid but inside a top-level unit: ``grid_id`` is -1, each higher level
   is filled by its own polygons ("blank areas" of the planners);
 * ``outside`` — in no grid and no top-level unit: every unit id is -1 and ``distance_m`` is
-  the distance to the nearest grid (``nearest_grid_id``; ties → lowest code);
+  the distance to the nearest grid (``nearest_grid_id``; ties → lowest code), measured when
+  first read;
 * ``snapped`` — outside, but within ``snap_m`` of a grid: that grid and its ancestors.
 
 Ancestor ids of a grid come from the hierarchy (``parent_id``), not from polygon tests, so a
 grid's row is always consistent.  Distances are planar in the CGCS2000 3° Gauss-Krüger zone of
 the layer's centre (scale error < 0.03 % inside that zone); gap points get theirs too.
+Snapping needs distances only within ``snap_m``: a bounded search in metres finds those
+points, and every other distance waits until a caller reads it.
 
 Speed: a raster :class:`geo.lookup.Lookup` answers points in cells wholly inside one grid
 with no polygon test; a point in a cell that an edge crosses is tested exactly (GEOS prepared
@@ -24,7 +27,7 @@ covers, and :class:`geo.nearest.NearestGrid` measures distances for those.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -44,7 +47,7 @@ from geo.crs import (
     to_wgs84,
 )
 from geo.errors import CoordinateError
-from geo.lookup import CANDIDATES, CHECK, Lookup, build_lookup
+from geo.lookup import CANDIDATES, CHECK, NONE, Lookup, build_lookup
 from geo.nearest import NearestGrid
 from geo.units import Hierarchy, read_hierarchy
 
@@ -57,17 +60,56 @@ _M_PER_DEG = 111_320.0
 
 
 @dataclass(frozen=True)
+class _Pending:
+    """Points whose distance to the nearest grid is not measured yet (gap and outside points
+    beyond the snapping distance): measured on first use of ``distance_m`` or
+    ``nearest_grid_id``."""
+
+    rows: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    nearest: NearestGrid
+    grid_ids: np.ndarray
+
+
+@dataclass(frozen=True)
 class Assignment:
-    """Per-point result arrays (length N); ``unit_ids[:, k]`` is the unit at level k."""
+    """Per-point result arrays (length N); ``unit_ids[:, k]`` is the unit at level k.
+
+    ``distance_m`` (0 in a grid, else metres to the nearest grid) and ``nearest_grid_id``
+    (the grid itself, or the nearest one for gap/outside points) are exact like the rest;
+    for points no grid covers they are measured when first read, so a bulk assignment that
+    never asks pays nothing for them.
+    """
 
     grid_id: np.ndarray  # int64, -1 when no grid
     unit_ids: np.ndarray  # int64 (N, n_levels), -1 when none
     reason_code: np.ndarray  # int8 index into REASONS
-    distance_m: np.ndarray  # float64: 0 in a grid, else metres to the nearest grid
-    nearest_grid_id: np.ndarray  # int64: the grid itself, or the nearest one for gap/outside
+    _distance: np.ndarray = field(repr=False)
+    _nearest: np.ndarray = field(repr=False)
+    _pending: _Pending | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.grid_id)
+
+    def _measure(self) -> None:
+        p = self._pending
+        if p is None:
+            return
+        d, near = p.nearest.find(p.x, p.y)
+        self._distance[p.rows] = d
+        self._nearest[p.rows] = np.where(near >= 0, p.grid_ids[np.maximum(near, 0)], -1)
+        object.__setattr__(self, "_pending", None)
+
+    @property
+    def distance_m(self) -> np.ndarray:
+        self._measure()
+        return self._distance
+
+    @property
+    def nearest_grid_id(self) -> np.ndarray:
+        self._measure()
+        return self._nearest
 
     @property
     def reason(self) -> np.ndarray:
@@ -140,6 +182,22 @@ class _LevelIndex:
             pi, gi = self.tree.query(shapely.points(x, y))
         return self.test_pairs(x, y, pi, gi)
 
+    def locate(self, lookup: Lookup, x: np.ndarray, y: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`covering`, through a raster of this level's polygons: whole cells answer
+        without a test, boundary cells test their few candidates."""
+        pos = lookup.find(x, y).astype(np.int64)
+        hits = (pos >= 0).astype(np.int64)
+        cand = np.flatnonzero(pos <= CANDIDATES)
+        if len(cand):
+            which, gi = lookup.candidates(pos[cand])
+            pos[cand], hits[cand] = self.test_pairs(x[cand], y[cand], which, gi)
+        chk = np.flatnonzero(pos == CHECK)
+        if len(chk):
+            pos[chk], hits[chk] = self.covering(x[chk], y[chk])
+        pos[pos < 0] = -1
+        return pos, hits
+
     def test_pairs(
         self, x: np.ndarray, y: np.ndarray, pi: np.ndarray, gi: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +210,14 @@ class _LevelIndex:
         pi, gi = pi[hit], gi[hit]
         hits = np.bincount(pi, minlength=n)
         if len(pi):
-            order = np.lexsort((self.rank[gi], pi))
-            pi, gi = pi[order], gi[order]
-            first = np.r_[True, pi[1:] != pi[:-1]]
-            win[pi[first]] = gi[first]
+            many = hits[pi] > 1  # most points are covered once: no sort needed for them
+            win[pi[~many]] = gi[~many]
+            if many.any():
+                pm, gm = pi[many], gi[many]
+                order = np.lexsort((self.rank[gm], pm))
+                pm, gm = pm[order], gm[order]
+                first = np.r_[True, pm[1:] != pm[:-1]]
+                win[pm[first]] = gm[first]
         return win, hits
 
 
@@ -175,6 +237,14 @@ class AssignmentEngine:
             for sel in (np.flatnonzero(h.levels == k) for k in range(h.grid_level))
         ]
         self._grid_ancestors = h.ancestors[grid]
+        self._ancestors_or_none = np.vstack([self._grid_ancestors,
+                                             np.full((1, h.n_levels), -1, dtype=np.int64)])
+        self._near_masks: dict[float, np.ndarray] = {}  # snap_m → cells maybe that near
+        top = self.levels[0].geoms if self.levels else self.grids.geoms
+        # the top level's own raster, cells as large as the grids' (it only sorts points
+        # that no grid holds into gap and outside)
+        self._top_lookup = build_lookup(top, cell_dx=lookup.dx, cell_dy=lookup.dy,
+                                        max_cells=4_000_000)
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
         self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric)
 
@@ -184,7 +254,7 @@ class AssignmentEngine:
         units: gpd.GeoDataFrame,
         *,
         cell_m: float | None = None,
-        cells_per_grid: float = 600.0,
+        cells_per_grid: float = 1500.0,
         max_cells: int = 30_000_000,
     ) -> AssignmentEngine:
         """Validate ``units`` (WGS84; id, code, level, parent_id, geometry) and index them.
@@ -241,9 +311,9 @@ class AssignmentEngine:
             pos[chk] = win
             reason[chk[hits >= 2]] = EDGE
         pos[pos < 0] = -1
-        unit_ids = np.full((n, self.n_levels), -1, dtype=np.int64)
         has = pos >= 0
-        unit_ids[has] = self._grid_ancestors[pos[has]]
+        # one gather: row -1 of the table is all -1 (no grid)
+        unit_ids = np.take(self._ancestors_or_none, pos, axis=0)
         distance = np.zeros(n, dtype=np.float64)
         nearest = np.full(n, -1, dtype=np.int64)
         rest = np.flatnonzero(~has)
@@ -253,23 +323,92 @@ class AssignmentEngine:
             for k, level in enumerate(self.levels):
                 # outside points need no unit ids: test lower levels only inside the top level
                 sub = np.arange(len(rest)) if k == 0 else np.flatnonzero(in_top)
-                win, _ = level.covering(xr[sub], yr[sub])
+                if k == 0:  # most of these points are far outside: the top level's raster
+                    win, _ = level.locate(self._top_lookup, xr, yr)
+                else:
+                    win, _ = level.covering(xr[sub], yr[sub])
                 unit_ids[rest[sub], k] = np.where(win >= 0, level.ids[np.maximum(win, 0)], -1)
                 if k == 0:
                     in_top = win >= 0
             reason[rest] = np.where(in_top, GAP, OUTSIDE)
-            d, near = self.nearest.find(xr, yr)
-            distance[rest] = d
-            nearest[rest] = np.where(near >= 0, self.grids.ids[np.maximum(near, 0)], -1)
-            if snap_m is not None:
-                snap = ~in_top & (near >= 0) & (d <= snap_m)
-                s = rest[snap]
+            if snap_m is not None and snap_m > 0:
+                # Only outside points within snap_m of a grid need a distance now: the lookup
+                # raster rules out those far from every grid, and a bounded search (prepared
+                # dwithin in metres) measures the rest.
+                out = np.flatnonzero(~in_top)
+                out = out[self._maybe_near(xr[out], yr[out], snap_m)]
+                d, near = self.nearest.within(xr[out], yr[out], snap_m)
+                snap = near >= 0
+                s = rest[out[snap]]
                 pos[s] = near[snap]
                 reason[s] = SNAPPED
                 unit_ids[s] = self._grid_ancestors[near[snap]]
+                distance[s] = d[snap]
+                unmeasured = np.ones(len(rest), dtype=bool)
+                unmeasured[out[snap]] = False
+            else:
+                unmeasured = np.ones(len(rest), dtype=bool)
+            later = rest[unmeasured]
+            distance[later] = np.nan
+            pending = _Pending(later, xr[unmeasured], yr[unmeasured], self.nearest,
+                               self.grids.ids) if len(later) else None
+        else:
+            pending = None
         grid_id = np.where(pos >= 0, self.grids.ids[np.maximum(pos, 0)], -1)
         nearest = np.where(pos >= 0, grid_id, nearest)
-        return Assignment(grid_id, unit_ids, reason, distance, nearest)
+        return Assignment(grid_id, unit_ids, reason, distance, nearest, pending)
+
+    def _maybe_near(self, x: np.ndarray, y: np.ndarray, snap_m: float) -> np.ndarray:
+        """False for points certainly farther than ``snap_m`` from every grid: those in
+        lookup cells more than ``snap_m`` (plus a cell) from any cell a grid touches, or that
+        far outside the raster.  True may still be far (the exact test decides)."""
+        lk = self.lookup
+        cell_m = lk.dy * _M_PER_DEG
+        k = int(np.ceil(snap_m / cell_m)) + 1
+        mask = self._near_masks.get(snap_m)
+        if mask is None:
+            mask = lk.cells != NONE
+            ny, nx = mask.shape
+            for axis, size in ((0, ny), (1, nx)):  # square (Chebyshev) dilation by k cells
+                grown = mask.copy()
+                for step in range(1, min(k, size) + 1):
+                    if axis == 0:
+                        grown[step:] |= mask[:-step]
+                        grown[:-step] |= mask[step:]
+                    else:
+                        grown[:, step:] |= mask[:, :-step]
+                        grown[:, :-step] |= mask[:, step:]
+                mask = grown
+            # then keep only the empty cells of that band that an exposed grid edge really
+            # comes within snap_m of (cell boxes in metres against the edge chains)
+            band = np.flatnonzero(mask.ravel() & (lk.cells.ravel() == NONE))
+            if len(band):
+                row, col = np.divmod(band, nx)
+                xs = lk.x0 + np.stack([col, col + 1, col, col + 1]) * lk.dx
+                ys = lk.y0 + np.stack([row, row, row + 1, row + 1]) * lk.dy
+                mx, my = self.nearest.to_metric(xs.ravel(), ys.ravel())
+                mx, my = mx.reshape(4, -1), my.reshape(4, -1)
+                boxes = shapely.box(mx.min(0), my.min(0), mx.max(0), my.max(0))
+                near, _ = self.nearest.edge_tree.query(boxes, predicate="dwithin",
+                                                       distance=1.01 * snap_m)
+                keep = np.zeros(len(band), dtype=bool)
+                keep[near] = True
+                flat = mask.ravel()
+                flat[band[~keep]] = False
+            self._near_masks[snap_m] = mask
+        ny, nx = mask.shape
+        u = np.floor((x - lk.x0) / lk.dx)
+        v = np.floor((y - lk.y0) / lk.dy)
+        inside = (u >= 0) & (u < nx) & (v >= 0) & (v < ny)
+        out = np.zeros(len(x), dtype=bool)
+        out[inside] = mask.ravel()[v[inside].astype(np.int64) * nx + u[inside].astype(np.int64)]
+        # beyond the raster (whose rim cells touch no grid): near only within snap_m of it
+        kx = lk.dy / lk.dx  # metres per degree of longitude / of latitude
+        du = np.maximum(np.maximum(lk.x0 - x, x - (lk.x0 + nx * lk.dx)), 0) * kx
+        dv = np.maximum(np.maximum(lk.y0 - y, y - (lk.y0 + ny * lk.dy)), 0)
+        far = np.hypot(du, dv) * _M_PER_DEG > 1.01 * snap_m
+        out[~inside] = ~far[~inside]
+        return out
 
     def explain(self, result: Assignment, i: int) -> str:
         """One sentence telling an operator why point ``i`` landed where it did."""

@@ -55,12 +55,15 @@ class Lookup:
     def find(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Cell value for each point (``NONE`` outside the raster)."""
         ny, nx = self.cells.shape
-        u = np.floor((x - self.x0) / self.dx)
-        v = np.floor((y - self.y0) / self.dy)
+        u = (x - self.x0) * (1.0 / self.dx)
+        v = (y - self.y0) * (1.0 / self.dy)
+        # truncation equals floor for u, v >= 0; anything left of or below the raster fails
+        # the >= 0 test first, so one comparison per bound and no floor
         ok = (u >= 0) & (u < nx) & (v >= 0) & (v < ny)
+        if ok.all():
+            return np.take(self.cells, v.astype(np.int64) * nx + u.astype(np.int64))
         out = np.full(x.shape, NONE, dtype=np.int32)
-        flat = v[ok].astype(np.int64) * nx + u[ok].astype(np.int64)
-        out[ok] = self.cells.ravel()[flat]
+        out[ok] = np.take(self.cells, v[ok].astype(np.int64) * nx + u[ok].astype(np.int64))
         return out
 
     def candidates(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

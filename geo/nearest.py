@@ -103,6 +103,48 @@ class NearestGrid:
             self._seg_tree = shapely.STRtree(segs)
         return self._seg_tree
 
+    def to_metric(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 → the metric CRS of the distances."""
+        x, y = self._to_metric.transform(lon, lat)
+        return np.asarray(x), np.asarray(y)
+
+    @property
+    def edge_tree(self) -> shapely.STRtree:
+        """STRtree of the exposed edges (short chains), in the metric CRS."""
+        return self._segments()
+
+    def within(self, lon: np.ndarray, lat: np.ndarray, max_m: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`find`, for points that no grid covers, but only for those with a grid
+        within ``max_m`` metres (the others get inf and -1): a bounded search that costs
+        little for points far from every grid."""
+        n = len(lon)
+        dist = np.full(n, np.inf)
+        near = np.full(n, -1, dtype=np.int64)
+        if n == 0 or len(self._geoms_m) == 0:
+            return dist, near
+        mx, my = self._to_metric.transform(lon, lat)
+        pts = shapely.points(mx, my)
+        # A point in no grid is within max_m of a grid only if it is within max_m of an
+        # exposed edge: short segment chains, cheap to test; the polygons only for those.
+        close, _ = self._segments().query(pts, predicate="dwithin", distance=max_m)
+        close = np.unique(close)
+        if not len(close):
+            return dist, near
+        pi, gi = self._tree.query(pts[close], predicate="dwithin", distance=max_m)
+        pi = close[pi]
+        if not len(pi):
+            return dist, near
+        d = shapely.distance(self._geoms_m[gi], pts[pi])
+        ok = d <= max_m
+        pi, gi, d = pi[ok], gi[ok], d[ok]
+        order = np.lexsort((self._rank[gi], d, pi))
+        pi, gi, d = pi[order], gi[order], d[order]
+        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
+        near[pi[first]] = gi[first]
+        dist[pi[first]] = d[first]
+        return dist, near
+
     def find(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distance in m, grid position or -1) for each WGS84 point; ties → lowest rank."""
         n = len(lon)
