@@ -61,6 +61,9 @@ def register(subparsers: Any) -> None:
                            help="level of every unit (0 county … 3 grid) when no level column")
             p.add_argument("--allow-overlaps", action="store_true",
                            help="load even when units overlap (reported as notes)")
+            p.add_argument("--root-level", default=None, metavar="NAME",
+                           help="what the file's top level is (省, 市, 县 …) when it is not a "
+                                "county: the load says how OneMap will name each level")
         else:
             p.add_argument("--snap-m", type=float, default=None,
                            help="snap points this close outside the jurisdiction "
@@ -85,6 +88,7 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         datum=args.datum, crs=getattr(args, "crs", None), encoding=args.encoding,
         mapping=parse_mapping(args.map), sheet=args.sheet, level=getattr(args, "level", None),
         allow_overlaps=getattr(args, "allow_overlaps", False), dry_run=args.dry_run,
+        root_level=getattr(args, "root_level", None),
         rejects_path=args.rejects, snap_m=getattr(args, "snap_m", None),
         source=getattr(args, "source", None),
         allow_unlocated=getattr(args, "allow_unlocated", False), progress=args.progress,
@@ -97,7 +101,8 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 
     from loaders.importers.core import run
 
-    options = dataclasses.replace(options_from_args(args), secrets_dir=settings.var_dir)
+    options = dataclasses.replace(options_from_args(args), secrets_dir=settings.var_dir,
+                                  level_names=settings.level_names)
     rt = open_runtime(settings)
     report = run(args.kind, args.file, options, db=rt.engine, policy=rt.policy)
     print(report.summary())

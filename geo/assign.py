@@ -255,12 +255,15 @@ class AssignmentEngine:
         *,
         cell_m: float | None = None,
         cells_per_grid: float = 1500.0,
+        snap_m: float = 50.0,
         max_cells: int = 30_000_000,
     ) -> AssignmentEngine:
         """Validate ``units`` (WGS84; id, code, level, parent_id, geometry) and index them.
 
         The lookup cell is ``cell_m`` metres, or sized so that an average grid spans about
         ``cells_per_grid`` cells (capped at ``max_cells`` cells in all, ~4 bytes each).
+        ``snap_m`` is the snapping distance whose raster filter is built now (another one
+        is built on its first use).
         """
         h = read_hierarchy(units)
         grid_geoms = h.geoms[h.levels == h.grid_level]
@@ -272,7 +275,10 @@ class AssignmentEngine:
             cell_m = max(np.sqrt(area / (len(grid_geoms) * cells_per_grid)), 0.01)
         dy = cell_m / _M_PER_DEG
         lookup = build_lookup(grid_geoms, cell_dx=dy / kx, cell_dy=dy, max_cells=max_cells)
-        return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0))
+        engine = cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0))
+        # the usual snapping distance's raster filter: build() pays, assign() does not
+        engine._maybe_near(np.zeros(0), np.zeros(0), snap_m)
+        return engine
 
     @property
     def n_levels(self) -> int:

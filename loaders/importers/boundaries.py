@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from geo.coverage import check_hierarchy, repair_invalid
 from geo.crs import area_m2, to_wgs84
 from geo.errors import GeoError, GeometryError
+from geo.levels import DEFAULT_NAMES_ZH as DEFAULT_LEVEL_NAMES
 from loaders.importers.columns import require, resolve_columns
 from loaders.importers.encoding import dbf_encoding, normalise_encoding
 from loaders.importers.options import LoadError, LoadOptions
@@ -207,8 +208,47 @@ def load_boundaries(conn: Connection, path: Path, options: LoadOptions, progress
     per_level = pd.Series(level[keep]).value_counts().sort_index()
     report.notes.append("units per level in the file: " + ", ".join(
         f"level {k}: {v}" for k, v in per_level.items()))
+    notice = level_notice(level[keep], name[keep], options)
+    if notice:
+        report.notes.append(notice)
     report.seconds["store"] = time.perf_counter() - t2
     return rejects, attrs
+
+
+_PROVINCE = ("省", "自治区")
+_COUNTY_LIKE = ("区", "县", "市", "旗")
+
+
+def level_notice(level: np.ndarray, name: np.ndarray, options: LoadOptions) -> str | None:
+    """What OneMap will call each level of the file, when its top level does not look like
+    one county (many units, or names of provinces or of cities above counties) — or when the
+    user named the top level with ``--root-level``."""
+    names = options.level_names or DEFAULT_LEVEL_NAMES
+    levels = sorted({int(v) for v in level if v >= 0})
+    mapping = "; ".join(f"level {k} → {names[k] if k < len(names) else f'level {k}'}"
+                        for k in levels)
+    top = [str(n) for n, lv in zip(name, level, strict=True) if lv == 0 and n]
+    below = [str(n) for n, lv in zip(name, level, strict=True) if lv == 1 and n]
+    province = [n for n in top if n.endswith(_PROVINCE)]
+    city = [n for n in top if n.endswith("市")
+            and sum(b.endswith(_COUNTY_LIKE) for b in below) > len(below) / 2]
+    if options.root_level:
+        said = options.root_level.strip()
+        if names and said != names[0]:
+            return (f"--root-level {said}: the file's levels are {said} and below, while "
+                    f"this deployment names its levels {', '.join(names)} — set "
+                    f"ONEMAP_LEVEL_NAMES (e.g. {said},…) so the pages name them right "
+                    f"({mapping}).")
+        return f"--root-level {said}: {mapping}."
+    if len(top) <= 3 and not province and not city:
+        return None
+    shown = "、".join(top[:5]) + ("…" if len(top) > 5 else "")
+    kind = "a province" if province else "a city above counties" if city else \
+        "more than one county"
+    return (f"WARNING: level 0 of this file holds {len(top)} unit(s) ({shown}): it looks "
+            f"like {kind}, but OneMap will call {mapping}. If the top level is a province or "
+            "a city, load with --root-level 省 (or 市) and set ONEMAP_LEVEL_NAMES to the "
+            "file's levels (e.g. 省,市,县,乡镇) so the pages and reports name them right.")
 
 
 def _levels(cells: np.ndarray, options: LoadOptions, rejects: Rejects, label: str

@@ -42,6 +42,8 @@ class LoadOptions:
     progress: bool | None = None  # None: on a terminal only
     secrets_dir: str | None = None  # var dir holding keys/ (sealing personal data); None: default
     on_duplicate: str = "first"  # one key on several rows: keep the first, the last, or none
+    root_level: str | None = None  # boundaries: what the file's level 0 is (省, 市, 县 …)
+    level_names: tuple[str, ...] | None = None  # the deployment's level names (settings)
 
 
 def parse_mapping(items: list[str] | None) -> dict[str, str]:
