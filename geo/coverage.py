@@ -368,3 +368,42 @@ def check_hierarchy(units: gpd.GeoDataFrame, *, sliver_m2: float = 1.0) -> Cover
             )
         )
     return report
+
+
+def node_coverage(geoms: Any, tolerance: float = 1e-9, grid_size: float = 1e-11
+                  ) -> np.ndarray:
+    """The same polygons with matching vertices on every shared edge: each polygon gets the
+    vertices of its neighbours that lie on its own edges (within ``tolerance``, in the
+    geometries' units), so that ``shapely.coverage_is_valid`` holds for a layer whose
+    neighbours meet exactly but were cut separately (children of different parents).  The
+    shapes do not change; only vertices are added.  Returns an object array."""
+    arr = np.asarray(geoms, dtype=object)
+    if len(arr) < 2:
+        return arr.copy()
+    # one fixed grid far below a millimetre first: vertices that differ only by rounding
+    # (a junction computed twice) become one
+    arr = shapely.set_precision(arr, grid_size)
+    tree = shapely.STRtree(arr)
+    left, right = tree.query(arr, predicate="intersects")
+    pairs = left != right
+    left, right = left[pairs], right[pairs]
+    out = arr.copy()
+    order = np.argsort(left, kind="stable")
+    left, right = left[order], right[order]
+    starts = np.r_[0, np.flatnonzero(left[1:] != left[:-1]) + 1]
+    # twice: a second pass merges vertices the first one inserted next to near twins
+    for s, e in [*zip(starts, np.r_[starts[1:], len(left)], strict=True)] * 2:
+        i = int(left[s])
+        # the neighbours as already noded: one pass settles each shared edge on one set
+        # of coordinates (snapping both sides to each other's originals would swap them)
+        points = shapely.multipoints(shapely.get_coordinates(
+            shapely.boundary(out[right[s:e]])))
+        # near twins (a junction computed twice, a grid cell apart) first become one
+        # vertex, then snap onto the neighbours' vertices
+        own = shapely.remove_repeated_points(out[i], 10 * grid_size)
+        snapped = shapely.remove_repeated_points(shapely.snap(own, points, tolerance),
+                                                 10 * grid_size)
+        if shapely.is_valid(snapped) and abs(shapely.area(snapped) - shapely.area(arr[i])) \
+                <= 1e-7 * max(shapely.area(arr[i]), 1e-30):
+            out[i] = snapped
+    return out

@@ -16,6 +16,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from geo.coverage import node_coverage
 from geo.crs import area_m2
 from geo.partition import sample_in_polygon, split_polygon
 from loaders.demo_spec import NAME_HEADS, NAME_TAILS, RegionSpec
@@ -134,6 +135,14 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
             units.append({"code": f"{village['code']}{g + 1:03d}",
                           "name": f"{village['name']}第{g + 1}网格", "level": 3,
                           "parent_code": village["code"], "geom": grid})
+    # Each level is cut parent by parent, so neighbours of different parents carry different
+    # vertices along the edge they share: node every level as a whole (a valid coverage,
+    # which the map simplifies without slivers).
+    for level in (1, 2, 3):
+        rows = [u for u in units if u["level"] == level]
+        noded = node_coverage([u["geom"] for u in rows])
+        for unit, geom in zip(rows, noded, strict=True):
+            unit["geom"] = geom
     areas = area_m2([u["geom"] for u in units])
     for unit, area in zip(units, areas, strict=True):
         unit["area_m2"] = float(area)
