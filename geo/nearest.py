@@ -88,11 +88,55 @@ class NearestGrid:
         self._geoms_m = shapely.transform(
             geoms, lambda c: np.column_stack(to_metric.transform(c[:, 0], c[:, 1]))
         )
-        shapely.prepare(self._geoms_m)
-        self._tree = shapely.STRtree(self._geoms_m)
         self._seg_tree: shapely.STRtree | None = None
         self._geoms_ll = geoms
         self._segments()  # eagerly: build() pays, assign() does not
+        self._rings()
+
+    def _rings(self) -> None:
+        """Every polygon's boundary as short chains (≤ 16 edges) with their polygon: the
+        distance from a point outside a polygon to it is the least distance to its chains,
+        and a chain is cheap to measure where a polygon of thousands of vertices is not."""
+        parts, part_of = shapely.get_parts(self._geoms_m, return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        coords, idx = shapely.get_coordinates(rings, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        owner = part_of[ring_of[idx[:-1][same]]]
+        # a chain never spans two polygons: start a new one where the owner changes
+        cont = np.r_[False, np.all(a[1:] == b[:-1], axis=1) & (owner[1:] == owner[:-1])]
+        run = np.cumsum(~cont) - 1
+        pos = np.arange(len(a)) - np.flatnonzero(~cont)[run]
+        chain = np.cumsum(~cont | (pos % 16 == 0)) - 1
+        last = np.r_[chain[1:] != chain[:-1], True]
+        pts = np.empty((len(a) + int(last.sum()), 2))
+        which = np.empty(len(pts), dtype=np.int64)
+        where = np.arange(len(a)) + np.r_[0, np.cumsum(last)[:-1]]
+        pts[where], which[where] = a, chain
+        ends = where[last] + 1
+        pts[ends], which[ends] = b[last], chain[last]
+        self._ring_chains = shapely.linestrings(pts, indices=which)
+        self._ring_owner = owner[np.r_[True, chain[1:] != chain[:-1]]]
+        self._ring_tree = shapely.STRtree(self._ring_chains)
+
+    def _nearest_of(self, pts: np.ndarray, reach: np.ndarray | float, n: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, polygon or -1) per point: the nearest polygon among those whose
+        boundary comes within ``reach`` (points outside every polygon); ties → lowest
+        rank."""
+        dist = np.full(n, np.inf)
+        near = np.full(n, -1, dtype=np.int64)
+        pi, ci = self._ring_tree.query(pts, predicate="dwithin", distance=reach)
+        if not len(pi):
+            return dist, near
+        d = shapely.distance(self._ring_chains[ci], pts[pi])
+        gi = self._ring_owner[ci]
+        order = np.lexsort((self._rank[gi], d, pi))
+        pi, gi, d = pi[order], gi[order], d[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        near[pi[first]] = gi[first]
+        dist[pi[first]] = d[first]
+        return dist, near
 
     def _segments(self) -> shapely.STRtree:
         if self._seg_tree is None:
@@ -124,25 +168,9 @@ class NearestGrid:
         if n == 0 or len(self._geoms_m) == 0:
             return dist, near
         mx, my = self._to_metric.transform(lon, lat)
-        pts = shapely.points(mx, my)
-        # A point in no grid is within max_m of a grid only if it is within max_m of an
-        # exposed edge: short segment chains, cheap to test; the polygons only for those.
-        close, _ = self._segments().query(pts, predicate="dwithin", distance=max_m)
-        close = np.unique(close)
-        if not len(close):
-            return dist, near
-        pi, gi = self._tree.query(pts[close], predicate="dwithin", distance=max_m)
-        pi = close[pi]
-        if not len(pi):
-            return dist, near
-        d = shapely.distance(self._geoms_m[gi], pts[pi])
-        ok = d <= max_m
-        pi, gi, d = pi[ok], gi[ok], d[ok]
-        order = np.lexsort((self._rank[gi], d, pi))
-        pi, gi, d = pi[order], gi[order], d[order]
-        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
-        near[pi[first]] = gi[first]
-        dist[pi[first]] = d[first]
+        dist, near = self._nearest_of(shapely.points(mx, my), max_m, n)
+        far = dist > max_m
+        dist[far], near[far] = np.inf, -1
         return dist, near
 
     def find(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,15 +186,8 @@ class NearestGrid:
         (pi, _), d_seg = seg_tree.query_nearest(pts, return_distance=True)
         bound = np.full(n, np.inf)
         bound[pi] = d_seg
-        # exact: every polygon within the nearest exposed edge's distance (prepared dwithin),
-        # then its true distance; this also catches grids touching the nearest point only at
-        # a vertex whose own edges there are interior.
+        # exact: every polygon whose boundary comes within the nearest exposed edge's
+        # distance, measured on its boundary chains; this also catches grids touching the
+        # nearest point only at a vertex whose own edges there are interior.
         slack = 1e-6 + 1e-9 * bound
-        pi, gi = self._tree.query(pts, predicate="dwithin", distance=bound + slack)
-        d = shapely.distance(self._geoms_m[gi], pts[pi])
-        order = np.lexsort((self._rank[gi], d, pi))
-        pi, gi, d = pi[order], gi[order], d[order]
-        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
-        near[pi[first]] = gi[first]
-        dist[pi[first]] = d[first]
-        return dist, near
+        return self._nearest_of(pts, bound + slack, n)
