@@ -61,6 +61,14 @@ def register(subparsers: Any) -> None:
                            help="level of every unit (0 county … 3 grid) when no level column")
             p.add_argument("--allow-overlaps", action="store_true",
                            help="load even when units overlap (reported as notes)")
+            p.add_argument("--repair", action="store_true",
+                           help="make each level a valid coverage: snap near vertices, "
+                                "node shared edges, give overlaps and slivers/gaps narrower "
+                                "than --tolerance-m to the neighbour with the longest shared "
+                                "edge; every change is listed (and written to "
+                                "<file>.repairs.csv)")
+            p.add_argument("--tolerance-m", type=float, default=1.0,
+                           help="--repair tolerance in metres (default 1)")
             p.add_argument("--root-level", default=None, metavar="NAME",
                            help="what the file's top level is (省, 市, 县 …) when it is not a "
                                 "county: the load says how OneMap will name each level")
@@ -89,6 +97,7 @@ def options_from_args(args: argparse.Namespace) -> LoadOptions:
         mapping=parse_mapping(args.map), sheet=args.sheet, level=getattr(args, "level", None),
         allow_overlaps=getattr(args, "allow_overlaps", False), dry_run=args.dry_run,
         root_level=getattr(args, "root_level", None),
+        repair=getattr(args, "repair", False), tolerance_m=getattr(args, "tolerance_m", 1.0),
         rejects_path=args.rejects, snap_m=getattr(args, "snap_m", None),
         source=getattr(args, "source", None),
         allow_unlocated=getattr(args, "allow_unlocated", False), progress=args.progress,

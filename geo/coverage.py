@@ -370,12 +370,15 @@ def check_hierarchy(units: gpd.GeoDataFrame, *, sliver_m2: float = 1.0) -> Cover
     return report
 
 
-def node_coverage(geoms: Any, tolerance: float = 1e-9, grid_size: float = 1e-11
-                  ) -> np.ndarray:
+def node_coverage(geoms: Any, tolerance: float = 1e-9, grid_size: float = 1e-11,
+                  merge: float | None = None, max_change: float = 1e-7) -> np.ndarray:
     """The same polygons with matching vertices on every shared edge: each polygon gets the
     vertices of its neighbours that lie on its own edges (within ``tolerance``, in the
-    geometries' units), so that ``shapely.coverage_is_valid`` holds for a layer whose
-    neighbours meet exactly but were cut separately (children of different parents).  The
+    geometries' units; vertices closer than ``merge``, default ten grid cells, become one),
+    so that ``shapely.coverage_is_valid`` holds (a polygon whose area would change by more
+    than ``max_change`` of itself, or that would become invalid, is left as it was) for a
+    layer whose neighbours meet exactly but were cut separately (children of different
+    parents).  The
     shapes do not change; only vertices are added.  Returns an object array."""
     arr = np.asarray(geoms, dtype=object)
     if len(arr) < 2:
@@ -400,10 +403,10 @@ def node_coverage(geoms: Any, tolerance: float = 1e-9, grid_size: float = 1e-11
             shapely.boundary(out[right[s:e]])))
         # near twins (a junction computed twice, a grid cell apart) first become one
         # vertex, then snap onto the neighbours' vertices
-        own = shapely.remove_repeated_points(out[i], 10 * grid_size)
-        snapped = shapely.remove_repeated_points(shapely.snap(own, points, tolerance),
-                                                 10 * grid_size)
+        twins = 10 * grid_size if merge is None else merge
+        own = shapely.remove_repeated_points(out[i], twins)
+        snapped = shapely.remove_repeated_points(shapely.snap(own, points, tolerance), twins)
         if shapely.is_valid(snapped) and abs(shapely.area(snapped) - shapely.area(arr[i])) \
-                <= 1e-7 * max(shapely.area(arr[i]), 1e-30):
+                <= max_change * max(shapely.area(arr[i]), 1e-30):
             out[i] = snapped
     return out

@@ -184,6 +184,8 @@ def load_boundaries(conn: Connection, path: Path, options: LoadOptions, progress
     dup = pd.Series(code).duplicated(keep="first").to_numpy() & ~pd.isna(code)
     rejects.add(dup, label["code"], "code appears earlier in the file", code)
 
+    if options.repair:
+        geoms = _repair(geoms, level, code, rejects.ok, options, report)
     current = load_units_frame(conn)
     parent = _resolve_parents(code, name, level, geoms, col("parent_code"), col("parent_name"),
                               current, rejects, label)
@@ -264,6 +266,36 @@ def _levels(cells: np.ndarray, options: LoadOptions, rejects: Rejects, label: st
     bad = np.array([p is None or p > 9 for p in parsed])
     rejects.add(bad, label, "unknown level (0-3 or 县/乡镇/街道/村/社区/网格)", cells)
     return np.array([p if p is not None else -1 for p in parsed], dtype=np.int64)
+
+
+def _repair(geoms: np.ndarray, level: np.ndarray, code: np.ndarray, ok: np.ndarray,
+            options: LoadOptions, report: LoadReport) -> np.ndarray:
+    """``--repair``: each level of the file made a valid coverage (geo.coverage_repair),
+    every change listed in the report."""
+    from geo.coverage_repair import repair_coverage
+
+    geoms = geoms.copy()
+    for lv in sorted({int(v) for v in level[ok]}):
+        rows = np.flatnonzero(ok & (level == lv))
+        if len(rows) < 2:
+            continue
+        fixed, changes = repair_coverage(geoms[rows], options.tolerance_m)
+        geoms[rows] = fixed
+        for c in changes:
+            unit = code[rows[c.index]] if c.index >= 0 else "-"
+            report.repairs.append({"level": lv, "code": unit, "kind": c.kind,
+                                   "area_m2": round(c.area_m2, 2), "lon": round(c.lon, 7),
+                                   "lat": round(c.lat, 7)})
+    if report.repairs:
+        kinds = pd.Series([r["kind"] for r in report.repairs]).value_counts()
+        report.notes.append(
+            f"--repair (tolerance {options.tolerance_m:g} m): "
+            + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "; first ones: "
+            + "; ".join(f"{r['code']} {r['kind']} {r['area_m2']:g} m² at "
+                        f"{r['lon']:.6f},{r['lat']:.6f}" for r in report.repairs[:10]))
+    else:
+        report.notes.append("--repair: nothing to repair")
+    return geoms
 
 
 def _check_geometries(geoms: np.ndarray, rejects: Rejects, report: LoadReport) -> np.ndarray:

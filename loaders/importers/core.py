@@ -88,4 +88,10 @@ def run(kind: str, path: str | Path, options: LoadOptions | None = None, *,
     if rejects.count and (not options.dry_run or options.rejects_path):
         out = options.rejects_path or default_rejects_path(path)
         report.rejects_path = str(write_rejects(Path(out), table, rejects))
+    if report.repairs and not options.dry_run:  # every change of --repair, for the planner
+        import pandas as pd
+
+        repairs = path.with_name(path.name + ".repairs.csv")
+        pd.DataFrame(report.repairs).to_csv(repairs, index=False, encoding="utf-8-sig")
+        report.notes.append(f"repairs listed in {repairs}")
     return report

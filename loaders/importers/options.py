@@ -43,6 +43,8 @@ class LoadOptions:
     secrets_dir: str | None = None  # var dir holding keys/ (sealing personal data); None: default
     on_duplicate: str = "first"  # one key on several rows: keep the first, the last, or none
     root_level: str | None = None  # boundaries: what the file's level 0 is (省, 市, 县 …)
+    repair: bool = False  # boundaries: make each level a valid coverage, listing changes
+    tolerance_m: float = 1.0  # boundaries --repair: slivers, gaps, jitter up to this
     level_names: tuple[str, ...] | None = None  # the deployment's level names (settings)
 
 

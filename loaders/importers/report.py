@@ -103,6 +103,7 @@ class LoadReport:
     dry_run: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     unmapped_categories: dict[str, int] = field(default_factory=dict)  # name → rows (→ other)
+    repairs: list[dict] = field(default_factory=list)  # boundaries --repair: every change
 
     @property
     def loaded(self) -> int:
