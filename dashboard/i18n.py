@@ -111,6 +111,7 @@ TEXT.update({
     "p_redraw": {"zh": "重画边界", "en": "Redraw"},
     "p_split": {"zh": "画线分割", "en": "Split by line"},
     "p_merge": {"zh": "合并所选", "en": "Merge selected"},
+    "p_repair": {"zh": "修复拓扑", "en": "Repair topology"},
     "p_create": {"zh": "空白区新建", "en": "New grid in blank area"},
     "p_suggest": {"zh": "建议分割", "en": "Suggest split"},
     "p_parts": {"zh": "份数", "en": "parts"},

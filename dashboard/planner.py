@@ -57,6 +57,9 @@ def controls(lang: str) -> html.Div:
             html.Button(t("p_redraw", lang), id="p-redraw", className=button),
             html.Button(t("p_split", lang), id="p-split", className=button),
             html.Button(t("p_merge", lang), id="p-merge", className=button),
+            html.Button(t("p_repair", lang), id="p-repair", className=button,
+                        title="吸附、补缝、去重叠（容差=吸附距离） / snap, fill slivers, clip "
+                              "overlaps (tolerance = the snapping distance)"),
             html.Button(t("p_create", lang), id="p-create", className=button),
             html.Div(className="om-suggest", children=[
                 html.Button(t("p_suggest", lang), id="p-suggest", className=button),

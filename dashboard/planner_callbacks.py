@@ -9,6 +9,7 @@ here is a village's handful of grids, small enough to travel inside callbacks.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import tempfile
 import threading
 import time
@@ -185,6 +186,7 @@ def _tool(_e, _r, _s, _c, _f, _d, _refresh, _village, selected, grids, tool, lan
                     Output("p-selected", "data", allow_duplicate=True),
                     Input("p-draw", "geojson"), Input("plan-edited", "data"),
                     Input("p-merge", "n_clicks"), Input("p-suggest", "n_clicks"),
+                    Input("p-repair", "n_clicks"),
                     Input("p-upload", "contents"), Input("p-discard", "n_clicks"),
                     Input("p-village", "value"),
                     State("p-upload", "filename"), State("p-tool", "data"),
@@ -192,8 +194,8 @@ def _tool(_e, _r, _s, _c, _f, _d, _refresh, _village, selected, grids, tool, lan
                     State("p-adjust", "value"), State("p-k", "value"),
                     State("p-proposal", "data"), State("lang", "data"),
                     prevent_initial_call=True)
-def _propose(drawn, edited, _merge, _suggest, upload, _discard, village, filename, tool,
-             selected, snap, adjust, k, current, lang):
+def _propose(drawn, edited, _merge, _suggest, _repair, upload, _discard, village, filename,
+             tool, selected, snap, adjust, k, current, lang):
     trigger = ctx.triggered_id
     if trigger in ("p-discard", "p-village"):
         return None, no_update, "", no_update
@@ -212,8 +214,9 @@ def _propose(drawn, edited, _merge, _suggest, upload, _discard, village, filenam
     if edit is None:
         raise PreventUpdate
     proposal, chosen = edit
+    said = html.Span(proposal.note, id="p-repaired") if trigger == "p-repair" else ""
     return pv.proposal_to_store(proposal), (clear if trigger == "p-draw" else no_update), \
-        "", chosen
+        said, chosen
 
 
 def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
@@ -251,6 +254,8 @@ def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
         if len(selected) < 2:
             raise OneMapError(t("p_need_two", lang))
         second = gp.merge(base, selected)
+    elif trigger == "p-repair":
+        second, _changes = gp.repair(base, snap_m)
     elif trigger == "p-suggest":
         if len(selected) != 1:
             raise OneMapError(t("p_need_one", lang))
@@ -259,6 +264,8 @@ def _edit(trigger: Any, village: int, drawn: Any, edited: Any, tool: str | None,
     else:
         return None
     proposal = gp.compose(context, first, second) if first is not None else second
+    if trigger == "p-repair":  # the repair's list of changes is the message and the note
+        proposal = dataclasses.replace(proposal, note=second.note)
     picked = {u.code for u in second.added if set(u.replaces) & set(selected)} or \
         {u.code for u in second.added if not u.replaces}
     if tool == "edit" and trigger == "plan-edited":  # keep editing the same grid

@@ -9,12 +9,13 @@ blank slivers and overlaps between neighbours drawn by hand.
    it the longest (the "longest shared edge" rule), and leaves the other;
 3. fills gaps narrower than the tolerance (holes in the layer's union that vanish when
    shrunk by half the tolerance) by the same rule;
-4. nodes the result again, so it is a valid coverage (``shapely.coverage_is_valid``).
+4. builds the result from one planar partition of all outlines, so it is a valid coverage
+   (``shapely.coverage_is_valid``) by construction.
 
 Every change is reported: the unit, the kind (``snapped``, ``overlap_taken``,
-``overlap_clipped``, ``gap_filled``), its area in m² and where it is.  Gaps wider than the
-tolerance are not filled (they are reported as ``gap_kept`` — a planner decides).  Pure:
-no database.
+``overlap_clipped``, ``gap_filled``, ``outside_clipped``), its area in m² and where it is.
+Gaps wider than the tolerance are not filled (they are reported as ``gap_kept`` — a
+planner decides).  Pure: no database.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def _deg(m: float, lat: float) -> float:
     return m / (M_PER_DEG * max(np.cos(np.radians(lat)), 0.05))
 
 
+def _narrow(piece: object, tolerance_m: float, lat: float) -> bool:
+    """Narrower than ``tolerance_m`` everywhere (it vanishes when shrunk by half of it),
+    measured in metres (longitude scaled by the latitude)."""
+    k = max(np.cos(np.radians(lat)), 0.05)
+    iso = shapely.transform(piece, lambda c: c * np.array([k, 1.0]))
+    return bool(shapely.is_empty(shapely.buffer(iso, -1.0001 * tolerance_m / M_PER_DEG / 2)))
+
+
 def _where(piece: object) -> tuple[float, float]:
     p = shapely.point_on_surface(piece)
     return float(shapely.get_x(p)), float(shapely.get_y(p))
@@ -63,9 +72,12 @@ def _longest_contact(piece: object, geoms: np.ndarray, candidates: np.ndarray,
     return best
 
 
-def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0
+def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0, parent: object = None
                     ) -> tuple[np.ndarray, list[Change]]:
-    """Repaired polygons (same order) and the list of changes; see the module doc."""
+    """Repaired polygons (same order) and the list of changes; see the module doc.  With
+    ``parent`` (the unit they tile) its outline counts too: vertices snap to it, slivers
+    between the polygons and it are gaps, and slivers poking out of it are cut off
+    (``outside_clipped``)."""
     arr = np.asarray(geoms, dtype=object).copy()
     changes: list[Change] = []
     if len(arr) == 0:
@@ -74,12 +86,20 @@ def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0
     tol = _deg(tolerance_m, lat)
     reach = tol / 100  # "along" a piece: within a hundredth of the tolerance
 
-    # 1. snap near-coincident vertices, node shared edges
+    # 1. near-coincident vertices: a vertex of a neighbour (or of the parent) within a
+    # hundredth of the tolerance of an outline is put on it — the usual rounding of a
+    # shared edge digitised twice.  Bigger offsets are left to the partition below (they
+    # become thin overlaps and gaps, settled piece by piece); snapping them would fold
+    # legitimately close vertices of a wiggly edge onto each other.
     before = arr.copy()
-    arr = node_coverage(arr, tolerance=tol, grid_size=min(1e-11, tol / 1000), merge=tol / 100,
-                        max_change=1e-2)
+    framed = arr if parent is None else np.r_[arr, np.array([parent], dtype=object)]
+    arr = node_coverage(framed, tolerance=tol / 100, grid_size=min(1e-11, tol / 1000),
+                        merge=tol / 1000, max_change=1e-4)[:len(before)]
     for i in np.flatnonzero(~shapely.equals(before, arr)):
         moved = shapely.symmetric_difference(before[i], arr[i])
+        if not _narrow(moved, tolerance_m, lat):  # a snap that folded the outline
+            arr[i] = before[i]  # (the partition below still settles it)
+            continue
         if not shapely.is_empty(moved) and area_m2([moved])[0] > 0:
             changes.append(Change(int(i), "snapped", float(area_m2([moved])[0]),
                                   *_where(arr[i]), moved))
@@ -88,7 +108,10 @@ def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0
     # covering it; a face two cover (overlap) or none covers (a gap inside the layer, if
     # narrower than the tolerance) goes to the polygon running along it the longest.  All
     # faces come from one noded linework, so the result is a valid coverage by construction.
-    lines = shapely.union_all(shapely.boundary(arr))
+    outlines = shapely.boundary(arr)
+    if parent is not None:
+        outlines = np.r_[outlines, np.array([shapely.boundary(parent)], dtype=object)]
+    lines = shapely.union_all(outlines)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
     faces = faces[shapely.area(faces) > 0]
     probe = shapely.point_on_surface(faces)
@@ -107,11 +130,23 @@ def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0
         changes.append(Change(keep, "overlap_taken", a, x, y, faces[f]))
         changes += [Change(int(c), "overlap_clipped", a, x, y, faces[f])
                     for c in cands if c != keep]
+    if parent is not None:  # slivers poking out of the parent: cut off when narrow
+        shapely.prepare(parent)
+        out_of = ~shapely.within(probe, parent)
+        for f in np.flatnonzero(out_of & (cover >= 1)):
+            if not _narrow(faces[f], tolerance_m, lat):
+                continue  # a real part outside the parent: the coverage check says so
+            a = float(area_m2([faces[f]])[0])
+            x, y = _where(faces[f])
+            changes += [Change(int(c), "outside_clipped", a, x, y, faces[f])
+                        for c in pi[fi == f]]
+            owner[f] = -1
+        cover[out_of & (cover == 0)] = -1  # beyond the parent: not a gap
     for f in np.flatnonzero(cover == 0):  # gaps (inside the layer: polygonize found them)
         a = float(area_m2([faces[f]])[0])
         x, y = _where(faces[f])
         near = tree.query(faces[f], predicate="dwithin", distance=reach)
-        if not len(near) or not shapely.is_empty(shapely.buffer(faces[f], -tol / 2)):
+        if not len(near) or not _narrow(faces[f], tolerance_m, lat):
             changes.append(Change(int(near[0]) if len(near) else -1, "gap_kept", a, x, y,
                                   faces[f]))
             continue
@@ -124,66 +159,4 @@ def repair_coverage(geoms: np.ndarray, tolerance_m: float = 1.0
         if len(mine):
             out[i] = shapely.coverage_union_all(mine)
     arr = out
-    return arr, changes
-    lat = float(np.mean(shapely.total_bounds(arr)[[1, 3]]))
-    tol = _deg(tolerance_m, lat)
-    reach = tol / 100  # "along" a piece: within a hundredth of the tolerance
-
-    # 1. snap near-coincident vertices, node shared edges
-    before = arr.copy()
-    arr = node_coverage(arr, tolerance=tol, grid_size=min(1e-11, tol / 1000), merge=tol / 100,
-                        max_change=1e-2)
-    for i in np.flatnonzero(~shapely.equals(before, arr)):
-        moved = shapely.symmetric_difference(before[i], arr[i])
-        if not shapely.is_empty(moved) and area_m2([moved])[0] > 0:
-            changes.append(Change(int(i), "snapped", float(area_m2([moved])[0]),
-                                  *_where(arr[i]), moved))
-
-    # 2. overlaps: the longest contact keeps the piece
-    tree = shapely.STRtree(arr)
-    left, right = tree.query(arr, predicate="overlaps")
-    for i, j in zip(left, right, strict=True):
-        if i >= j:
-            continue
-        piece = shapely.intersection(arr[i], arr[j])
-        piece = shapely.union_all([p for p in shapely.get_parts(piece)
-                                   if shapely.get_type_id(p) in (3, 6)]) \
-            if not shapely.is_empty(piece) else piece
-        if shapely.is_empty(piece) or shapely.area(piece) == 0:
-            continue
-        # contact of each with the piece, measured on the rest of each polygon
-        rest = np.array([shapely.difference(arr[i], piece), shapely.difference(arr[j], piece)],
-                        dtype=object)
-        keep = (i, j)[_longest_contact(piece, rest, np.array([0, 1]), reach)]
-        lose = j if keep == i else i
-        arr[lose] = shapely.difference(arr[lose], piece)
-        arr[keep] = shapely.union(arr[keep], piece)
-        a = float(area_m2([piece])[0])
-        x, y = _where(piece)
-        changes.append(Change(int(keep), "overlap_taken", a, x, y, piece))
-        changes.append(Change(int(lose), "overlap_clipped", a, x, y, piece))
-
-    # 3. gaps: holes of the union narrower than the tolerance go to the longest contact
-    union = shapely.union_all(arr)
-    holes = [shapely.Polygon(shapely.get_interior_ring(part, k))
-             for part in shapely.get_parts(union)
-             for k in range(shapely.get_num_interior_rings(part))] \
-        if not shapely.is_empty(union) else []
-    tree = shapely.STRtree(arr)
-    for hole in holes:
-        narrow = shapely.is_empty(shapely.buffer(hole, -tol / 2))
-        a = float(area_m2([hole])[0])
-        x, y = _where(hole)
-        near = tree.query(hole, predicate="dwithin", distance=reach)
-        if not narrow or not len(near):
-            changes.append(Change(int(near[0]) if len(near) else -1, "gap_kept", a, x, y, hole))
-            continue
-        to = _longest_contact(hole, arr, near, reach)
-        arr[to] = shapely.union(arr[to], hole)
-        changes.append(Change(to, "gap_filled", a, x, y, hole))
-
-    # 4. one more noding: the unions above add vertices the neighbours lack
-    arr = shapely.make_valid(node_coverage(arr, tolerance=tol,
-                                           grid_size=min(1e-11, tol / 1000), merge=tol / 100,
-                        max_change=1e-2))
     return arr, changes

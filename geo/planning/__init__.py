@@ -42,6 +42,7 @@ from geo.planning.model import (
     UnitImpact,
     Validation,
 )
+from geo.planning.repair import repair
 from geo.planning.retiling import (
     next_code,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "impact",
     "merge",
     "next_code",
+    "repair",
     "reshape",
     "split",
     "successors",

@@ -11,7 +11,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.coverage_report import CoverageReport, Problem
 
-KINDS = ("edit", "split", "merge", "create", "suggest", "import")
+KINDS = ("edit", "split", "merge", "create", "suggest", "import", "repair")
 MEASURES = ("households", "persons", "cameras", "workers", "open_incidents")
 BANDS = ("under", "within", "over")
 

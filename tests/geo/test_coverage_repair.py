@@ -84,3 +84,34 @@ def test_a_wide_gap_is_kept_and_reported() -> None:
     assert len(kept) == 1 and kept[0].area_m2 > 100
     assert shapely.coverage_is_valid(fixed)
     assert shapely.area(fixed[inner]) == pytest.approx(shapely.area(holed[inner]), rel=1e-6)
+
+
+def test_the_planner_repair_is_a_proposal() -> None:
+    """修复拓扑 in the planner: the changed grids retired and re-added (same code and name),
+    the proposal valid, its note listing the changes; a valid village has nothing to do."""
+    import geopandas as gpd
+
+    from geo import planning as gp
+    from geo.errors import GeometryError
+
+    valid, messy = messy_layer()
+    n = len(messy)
+    parent = shapely.union_all(valid)
+
+    def ctx_of(geoms):
+        units = gpd.GeoDataFrame({"id": np.arange(1, n + 1), "code": [f"G{i:03d}" for i in
+                                                                       range(n)],
+                                  "name": [f"网格{i}" for i in range(n)], "version": 1},
+                                 geometry=list(geoms), crs=4326)
+        return gp.PlanContext(1, "V", "某村", parent, units)
+
+    proposal, changes = gp.repair(ctx_of(messy), 1.0)
+    assert proposal.kind == "repair" and changes
+    assert set(proposal.removed) == {u.replaces[0] for u in proposal.added}
+    assert all(u.code == f"G{u.replaces[0] - 1:03d}" for u in proposal.added)
+    assert proposal.note.startswith("修复拓扑") and "m² @" in proposal.note
+    after = gp.applied(ctx_of(messy), proposal)
+    assert shapely.coverage_is_valid(np.asarray(after.units.geometry.values, dtype=object))
+    assert gp.validate(ctx_of(messy), proposal).ok
+    with pytest.raises(GeometryError, match="无需修复"):
+        gp.repair(ctx_of(valid), 1.0)
