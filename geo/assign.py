@@ -255,13 +255,15 @@ class AssignmentEngine:
         *,
         cell_m: float | None = None,
         cells_per_grid: float = 1500.0,
+        max_cell_m: float = 100.0,
         snap_m: float = 50.0,
         max_cells: int = 30_000_000,
     ) -> AssignmentEngine:
         """Validate ``units`` (WGS84; id, code, level, parent_id, geometry) and index them.
 
         The lookup cell is ``cell_m`` metres, or sized so that an average grid spans about
-        ``cells_per_grid`` cells (capped at ``max_cells`` cells in all, ~4 bytes each).
+        ``cells_per_grid`` cells but no larger than ``max_cell_m`` (capped at ``max_cells``
+        cells in all, ~4 bytes each).
         ``snap_m`` is the snapping distance whose raster filter is built now (another one
         is built on its first use).
         """
@@ -273,6 +275,9 @@ class AssignmentEngine:
         if cell_m is None:
             area = float(shapely.area(grid_geoms).sum()) * kx * _M_PER_DEG**2
             cell_m = max(np.sqrt(area / (len(grid_geoms) * cells_per_grid)), 0.01)
+            # large units (a county cut in a hundred) still get cells fine enough that few
+            # points fall where an edge passes
+            cell_m = min(cell_m, max_cell_m)
         dy = cell_m / _M_PER_DEG
         lookup = build_lookup(grid_geoms, cell_dx=dy / kx, cell_dy=dy, max_cells=max_cells)
         engine = cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0))
@@ -403,17 +408,27 @@ class AssignmentEngine:
                 flat[band[~keep]] = False
             self._near_masks[snap_m] = mask
         ny, nx = mask.shape
-        u = np.floor((x - lk.x0) / lk.dx)
-        v = np.floor((y - lk.y0) / lk.dy)
-        inside = (u >= 0) & (u < nx) & (v >= 0) & (v < ny)
         out = np.zeros(len(x), dtype=bool)
-        out[inside] = mask.ravel()[v[inside].astype(np.int64) * nx + u[inside].astype(np.int64)]
+        # the raster grown by snap_m (generously, in longitude degrees): beyond it, far
+        grow = 1.01 * snap_m / (_M_PER_DEG * (lk.dy / lk.dx))
+        x1, y1 = lk.x0 + nx * lk.dx, lk.y0 + ny * lk.dy
+        box = np.flatnonzero((x > lk.x0 - grow) & (x < x1 + grow) & (y > lk.y0 - grow)
+                             & (y < y1 + grow))
+        if not len(box):
+            return out
+        xb, yb = x[box], y[box]
+        u = np.floor((xb - lk.x0) / lk.dx)
+        v = np.floor((yb - lk.y0) / lk.dy)
+        inside = (u >= 0) & (u < nx) & (v >= 0) & (v < ny)
+        hit = np.zeros(len(box), dtype=bool)
+        hit[inside] = mask.ravel()[v[inside].astype(np.int64) * nx + u[inside].astype(np.int64)]
         # beyond the raster (whose rim cells touch no grid): near only within snap_m of it
         kx = lk.dy / lk.dx  # metres per degree of longitude / of latitude
-        du = np.maximum(np.maximum(lk.x0 - x, x - (lk.x0 + nx * lk.dx)), 0) * kx
-        dv = np.maximum(np.maximum(lk.y0 - y, y - (lk.y0 + ny * lk.dy)), 0)
+        du = np.maximum(np.maximum(lk.x0 - xb, xb - x1), 0) * kx
+        dv = np.maximum(np.maximum(lk.y0 - yb, yb - y1), 0)
         far = np.hypot(du, dv) * _M_PER_DEG > 1.01 * snap_m
-        out[~inside] = ~far[~inside]
+        hit[~inside] = ~far[~inside]
+        out[box] = hit
         return out
 
     def explain(self, result: Assignment, i: int) -> str:
