@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import node_coverage
+from geo.coverage_repair import repair_coverage
 from geo.crs import area_m2
 from geo.partition import sample_in_polygon, split_polygon
 from loaders.demo_spec import NAME_HEADS, NAME_TAILS, RegionSpec
@@ -141,6 +142,8 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
     for level in (1, 2, 3):
         rows = [u for u in units if u["level"] == level]
         noded = node_coverage([u["geom"] for u in rows])
+        if not shapely.coverage_is_valid(noded):  # the odd nearly collinear meeting left:
+            noded, _ = repair_coverage(noded, tolerance_m=0.05)  # one planar partition
         for unit, geom in zip(rows, noded, strict=True):
             unit["geom"] = geom
     areas = area_m2([u["geom"] for u in units])
