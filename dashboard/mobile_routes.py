@@ -34,6 +34,7 @@ def _file(name: str) -> bytes:
     return (HERE / name).read_bytes()
 
 
+@cache
 def version() -> str:
     """Changes with any file of the shell: the service worker's cache name."""
     digest = hashlib.sha256()

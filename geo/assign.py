@@ -240,11 +240,11 @@ class AssignmentEngine:
         self._ancestors_or_none = np.vstack([self._grid_ancestors,
                                              np.full((1, h.n_levels), -1, dtype=np.int64)])
         self._near_masks: dict[float, np.ndarray] = {}  # snap_m → cells maybe that near
-        top = self.levels[0].geoms if self.levels else self.grids.geoms
         # the top level's own raster, cells as large as the grids' (it only sorts points
-        # that no grid holds into gap and outside)
-        self._top_lookup = build_lookup(top, cell_dx=lookup.dx, cell_dy=lookup.dy,
-                                        max_cells=4_000_000)
+        # that no grid holds into gap and outside); a layer of grids alone needs none
+        self._top_lookup = build_lookup(self.levels[0].geoms, cell_dx=lookup.dx,
+                                        cell_dy=lookup.dy, max_cells=4_000_000) \
+            if self.levels else None
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
         self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric)
 

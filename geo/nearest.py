@@ -55,16 +55,22 @@ def _exposed_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[keep], b[keep]
 
 
-def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16) -> np.ndarray:
-    """Join consecutive edges (end of one = start of next) into short linestrings.
+def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16,
+            owner: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Join consecutive edges (end of one = start of next) into short linestrings; with
+    ``owner`` (one per edge) a chain never spans two owners.  Returns the linestrings and the
+    index of each one's first edge.
 
     Fewer, slightly longer items make the nearest-neighbour search much cheaper than one item
     per 2-point segment, while each item's bounding box stays tight.
     """
     n = len(a)
     if n == 0:
-        return np.empty(0, dtype=object)
-    cont = np.r_[False, np.all(a[1:] == b[:-1], axis=1)]
+        return np.empty(0, dtype=object), np.zeros(0, dtype=np.int64)
+    joined = np.all(a[1:] == b[:-1], axis=1)
+    if owner is not None:
+        joined &= owner[1:] == owner[:-1]
+    cont = np.r_[False, joined]
     run = np.cumsum(~cont) - 1
     pos = np.arange(n) - np.flatnonzero(~cont)[run]
     chain = np.cumsum(~cont | (pos % max_edges == 0)) - 1
@@ -76,7 +82,8 @@ def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16) -> np.ndarray:
     coords[where], idx[where] = a, chain
     ends = where[last] + 1
     coords[ends], idx[ends] = b[last], chain[last]
-    return shapely.linestrings(coords, indices=idx)
+    first = np.flatnonzero(np.r_[True, chain[1:] != chain[:-1]])
+    return shapely.linestrings(coords, indices=idx), first
 
 
 class NearestGrid:
@@ -103,20 +110,8 @@ class NearestGrid:
         same = idx[1:] == idx[:-1]
         a, b = coords[:-1][same], coords[1:][same]
         owner = part_of[ring_of[idx[:-1][same]]]
-        # a chain never spans two polygons: start a new one where the owner changes
-        cont = np.r_[False, np.all(a[1:] == b[:-1], axis=1) & (owner[1:] == owner[:-1])]
-        run = np.cumsum(~cont) - 1
-        pos = np.arange(len(a)) - np.flatnonzero(~cont)[run]
-        chain = np.cumsum(~cont | (pos % 16 == 0)) - 1
-        last = np.r_[chain[1:] != chain[:-1], True]
-        pts = np.empty((len(a) + int(last.sum()), 2))
-        which = np.empty(len(pts), dtype=np.int64)
-        where = np.arange(len(a)) + np.r_[0, np.cumsum(last)[:-1]]
-        pts[where], which[where] = a, chain
-        ends = where[last] + 1
-        pts[ends], which[ends] = b[last], chain[last]
-        self._ring_chains = shapely.linestrings(pts, indices=which)
-        self._ring_owner = owner[np.r_[True, chain[1:] != chain[:-1]]]
+        self._ring_chains, first = _chains(a, b, owner=owner)
+        self._ring_owner = owner[first]
         self._ring_tree = shapely.STRtree(self._ring_chains)
 
     def _nearest_of(self, pts: np.ndarray, reach: np.ndarray | float, n: int
@@ -143,7 +138,7 @@ class NearestGrid:
             a, b = _exposed_edges(self._geoms_ll)
             ax, ay = self._to_metric.transform(a[:, 0], a[:, 1])
             bx, by = self._to_metric.transform(b[:, 0], b[:, 1])
-            segs = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
+            segs, _ = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
             self._seg_tree = shapely.STRtree(segs)
         return self._seg_tree
 
@@ -157,18 +152,23 @@ class NearestGrid:
         """STRtree of the exposed edges (short chains), in the metric CRS."""
         return self._segments()
 
+    def _metric_points(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
+        """The points in the metric CRS, or None when there is nothing to measure."""
+        if len(lon) == 0 or len(self._geoms_m) == 0:
+            return None
+        mx, my = self._to_metric.transform(lon, lat)
+        return shapely.points(mx, my)
+
     def within(self, lon: np.ndarray, lat: np.ndarray, max_m: float
                ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`find`, for points that no grid covers, but only for those with a grid
         within ``max_m`` metres (the others get inf and -1): a bounded search that costs
         little for points far from every grid."""
         n = len(lon)
-        dist = np.full(n, np.inf)
-        near = np.full(n, -1, dtype=np.int64)
-        if n == 0 or len(self._geoms_m) == 0:
-            return dist, near
-        mx, my = self._to_metric.transform(lon, lat)
-        dist, near = self._nearest_of(shapely.points(mx, my), max_m, n)
+        pts = self._metric_points(lon, lat)
+        if pts is None:
+            return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        dist, near = self._nearest_of(pts, max_m, n)
         far = dist > max_m
         dist[far], near[far] = np.inf, -1
         return dist, near
@@ -176,14 +176,10 @@ class NearestGrid:
     def find(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distance in m, grid position or -1) for each WGS84 point; ties → lowest rank."""
         n = len(lon)
-        dist = np.full(n, np.inf)
-        near = np.full(n, -1, dtype=np.int64)
-        if n == 0 or len(self._geoms_m) == 0:
-            return dist, near
-        mx, my = self._to_metric.transform(lon, lat)
-        pts = shapely.points(mx, my)
-        seg_tree = self._segments()
-        (pi, _), d_seg = seg_tree.query_nearest(pts, return_distance=True)
+        pts = self._metric_points(lon, lat)
+        if pts is None:
+            return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        (pi, _), d_seg = self._segments().query_nearest(pts, return_distance=True)
         bound = np.full(n, np.inf)
         bound[pi] = d_seg
         # exact: every polygon whose boundary comes within the nearest exposed edge's

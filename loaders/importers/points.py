@@ -99,13 +99,21 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
     report.seconds["read"] = t1 - t0
 
     progress.stage("validating")
+    engines: dict[str, Any] = {}
+
+    def engine_of(c: Connection) -> Any:
+        """One assignment engine per load (the datum check and the assignment share it)."""
+        if "units" not in engines:
+            engines["units"] = build_engine(c)
+        return engines["units"]
+
     allow_missing = kind.ALLOW_UNLOCATED and options.allow_unlocated
     if not allow_missing or "lon" in found or "lat" in found:
         require(kind.KIND, found, ("lon", "lat"), table.columns)
     if "lon" in found:
         datum = options.datum or "wgs84"
         if datum in ("auto", "wgs84") and options.datum != "wgs84":
-            datum = _check_datum(conn, kind, table, found, options, report)
+            datum = _check_datum(conn, kind, table, found, options, report, engine_of)
         lon, lat, swapped = lonlat_from_cells(
             table[found["lon"]], table[found["lat"]], datum, rejects,
             lon_field=found["lon"], lat_field=found["lat"], allow_missing=allow_missing)
@@ -123,7 +131,7 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
     progress.stage("assigning to grids")
     located = keep & np.isfinite(lon)
     snap_m = options.snap_m if options.snap_m is not None else policy.snap_m
-    assigned = assign(conn, lon[located], lat[located], snap_m)
+    assigned = assign(conn, lon[located], lat[located], snap_m, engine_factory=engine_of)
     for reason, count in assigned.counts.items():
         report.reasons[reason] += count
     after = getattr(kind, "after_assign", None)
@@ -160,7 +168,8 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
 
 
 def _check_datum(conn: Connection, kind: PointKind, table: pd.DataFrame,
-                 found: dict[str, str], options: LoadOptions, report: LoadReport) -> str:
+                 found: dict[str, str], options: LoadOptions, report: LoadReport,
+                 engine_of: Callable[[Connection], Any]) -> str:
     """The datum to read the file's points in when the user did not name one (or said
     ``auto``): WGS84 unless another fits the units and the household register clearly better
     — then refused (with the evidence and the flag), or taken with ``--datum auto``."""
@@ -173,7 +182,7 @@ def _check_datum(conn: Connection, kind: PointKind, table: pd.DataFrame,
     swap = np.isfinite(lon) & (lon < 60) & (lat > 60)  # the usual swapped columns
     lon[swap], lat[swap] = lat[swap], lon[swap].copy()
     try:
-        engine = build_engine(conn)
+        engine = engine_of(conn)
     except LoadError:
         return "wgs84"  # no units yet: nothing to compare with
     found_fits = fits(conn, lon, lat, engine, use_households=kind.KIND != "households")
