@@ -17,7 +17,8 @@ from store.postgres_bin import ensure_postgres
 
 def embedded_cluster(settings: Settings) -> Cluster:
     """The embedded cluster object (finding, or installing, PostgreSQL + PostGIS first)."""
-    return Cluster(settings, ensure_postgres(settings))
+    return Cluster(settings, ensure_postgres(settings),
+                   archive_to=settings.backup_path / "wal")
 
 
 def start_server(settings: Settings) -> Cluster | None:

@@ -46,6 +46,10 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     from store.engine import database_url
 
     action = args.action
+    if action in ("backup", "restore", "replica"):
+        from cli import backup
+
+        return getattr(backup, f"cmd_{action}")(settings, args)
     if action == "up":
         start_server(settings)
         _say(_db_status(settings))
@@ -108,8 +112,20 @@ def register(sub: Any) -> None:
                        help="only the database server and the browser the tests need")
     setup.set_defaults(func=cmd_setup)
 
-    db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, reset")
+    db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, "
+                                   "reset, backup, restore, replica")
     db.add_argument("action", choices=["up", "down", "status", "shell", "url", "migrate",
-                                       "reset"])
+                                       "reset", "backup", "restore", "replica"])
+    db.add_argument("what", nargs="?", choices=["up", "down", "status", "url", "drop"],
+                    help="replica: up (make and start a streaming standby), down, status, "
+                         "url, drop")
     db.add_argument("--no-demo", action="store_true", help="reset: leave the database empty")
+    db.add_argument("--verify", action="store_true",
+                    help="backup: restore the newest backup into a scratch cluster and compare "
+                         "row counts and a checksum of incident_event with the primary")
+    db.add_argument("--list", action="store_true", help="backup: list the base backups")
+    db.add_argument("--to", help='restore: the moment to restore to, e.g. "2026-12-01 10:00" '
+                                 "(in ONEMAP_TIMEZONE unless an offset is given)")
+    db.add_argument("--into", help="restore: a new cluster directory (default var/restore/…)")
+    db.add_argument("--port", type=int, help="restore: the restored cluster's port")
     db.set_defaults(func=cmd_db)

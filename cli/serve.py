@@ -70,9 +70,20 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
     if settings.embedded:
         from cli.bootstrap import embedded_cluster
 
+        primary = None
         if (settings.var_path / "pg" / "data" / "PG_VERSION").exists():
-            _say("cluster stopped" if embedded_cluster(settings).stop()
-                 else "cluster was not running")
+            primary = embedded_cluster(settings)
+        # A local standby (`onemap db replica up`) and restored copies (`onemap db restore`)
+        # are clusters too: stop them first, the primary last.
+        from store.cluster import Cluster
+
+        others = [settings.var_path / "replica", *sorted((settings.var_path / "restore").glob("*"))]
+        for root in others:
+            if primary is not None and (root / "data" / "PG_VERSION").exists():
+                if Cluster(settings, primary.bins, root=root, port=0).stop():
+                    _say(f"cluster in {root} stopped")
+        if primary is not None:
+            _say("cluster stopped" if primary.stop() else "cluster was not running")
     return 0
 
 

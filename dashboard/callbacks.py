@@ -65,6 +65,13 @@ def engine() -> Any:
     return runtime().engine
 
 
+def read_engine() -> Any:
+    """The engine for reads that need not see this request's own writes (the wall's
+    aggregates and layers, the monthly report, exports): the standby when one is configured
+    and fresh enough (``DATABASE_REPLICA_URL``), else the primary."""
+    return runtime().for_reading().engine
+
+
 def app_settings() -> Settings:
     return runtime().settings
 

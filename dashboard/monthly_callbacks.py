@@ -33,8 +33,8 @@ from dashboard.callbacks import (
     Callbacks,
     app_settings,
     basemap_datum,
-    engine,
     local_tz,
+    read_engine,
     runtime,
 )
 from dashboard.i18n import t
@@ -150,7 +150,7 @@ CALLBACKS = Callbacks("monthly.view")
 def _months(lang):
     from store import monthly as store_monthly
 
-    months = store_monthly.months_with_data(engine(), local_tz())
+    months = store_monthly.months_with_data(read_engine(), local_tz())
     if not months:
         return [], None, t("m_no_months", lang), {"display": "block"}
     this_month = datetime.now(ZoneInfo(local_tz())).strftime("%Y-%m")
@@ -171,7 +171,7 @@ def _months(lang):
 def _report(month, level, show_hot, lang):
     if not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), app_settings(), month, int(level))
+    report = REPORTS.get(read_engine(), app_settings(), month, int(level))
     query = urlencode({"month": month, "level": int(level)})
     h = report.headline
     values = {
@@ -205,7 +205,7 @@ def _report(month, level, show_hot, lang):
 def _colours(month, level, key, lang):
     if not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), app_settings(), month, int(level))
+    report = REPORTS.get(read_engine(), app_settings(), month, int(level))
     measure = mv.BY_KEY[key]
     units = report.units
     raw = {str(int(i)): _finite(x) for i, x in zip(units["id"], units[key], strict=True)}
@@ -228,7 +228,7 @@ def _colours(month, level, key, lang):
 def _unit(_n, click, month, level, lang):
     if not click or "properties" not in click or not month:
         raise PreventUpdate
-    report = REPORTS.get(engine(), app_settings(), month, int(level))
+    report = REPORTS.get(read_engine(), app_settings(), month, int(level))
     uid = int(click["properties"]["id"])
     rows = report.units[report.units["id"] == uid]
     if rows.empty:
@@ -312,7 +312,7 @@ def _departments(month, lang):
     """Per department: the month's cases, resolved, on time, the citizens' mean rating."""
     if not month:
         raise PreventUpdate
-    rows = db_departments.month_by_department(engine(), month, local_tz(),
+    rows = db_departments.month_by_department(read_engine(), month, local_tz(),
                                               within=_actor_within())
     if not rows:
         return html.Div(t("no_data", lang), className="om-empty")
@@ -352,7 +352,7 @@ def register_routes(server: Flask, rt: Runtime) -> None:
     def _monthly_units() -> Response:
         try:
             month, level = _args()
-            engine = rt.engine
+            engine = rt.for_reading().engine
             report = REPORTS.get(engine, settings, month, level)
         except OneMapError as exc:
             return jsonify(error=exc.user_msg), 400
@@ -377,7 +377,7 @@ def register_routes(server: Flask, rt: Runtime) -> None:
             fmt = request.args.get("format", "html")
             if fmt not in ("html", "png", "pdf"):
                 raise OneMapError("format must be html, png or pdf")
-            engine = rt.engine
+            engine = rt.for_reading().engine
             actor_rt = runtime()
             report = dataclasses.replace(REPORTS.get(engine, settings, month, level),
                                          exported_by=f"{actor_rt.actor.name}"

@@ -140,6 +140,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
         html.Div(t("title", lang), className="om-title"),
         html.Div(id="breadcrumb", className="om-breadcrumb"),
         html.Div(id="clock", className="om-clock"),
+        html.Div(id="as-of", className="om-asof"),
         html.Div(className="om-header-buttons", children=[
             html.A(t("wall_off" if wall else "wall_on", lang), id="wall-switch",
                    className="om-button",

@@ -23,6 +23,7 @@ from dashboard.callbacks import (
     basemap_datum,
     engine,
     local_tz,
+    read_engine,
     runtime,
 )
 from dashboard.i18n import EVENT_LABELS, REASON_LABELS, SEVERITY_LABELS, level_name, pick, t
@@ -201,7 +202,7 @@ filter_inputs = [Input("window", "value"), Input("custom-range", "start_date"),
                     prevent_initial_call=True)
 def _navigate(_clicks, _crumbs, level, _tour, click, view_data):
     tree = runtime().units.tree()
-    boxes = geodata.layers(engine(), app_settings())  # bounds in the basemap's datum
+    boxes = geodata.layers(read_engine(), app_settings())  # bounds in the basemap's datum
     view = v.View.from_store(view_data)
     trigger = ctx.triggered_id
     if trigger == "units":
@@ -261,7 +262,7 @@ def _geometry(view_data, zoom):
 def _choropleth(view_data, measure, window, start, end, cat, sev, src, status, _mark,
                 lang):
     view = v.View.from_store(view_data)
-    db = engine()
+    db = read_engine()
     tree = runtime().units.tree()
     ids = tree.below(view.parent, view.level)
     period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), local_tz(), start, end)
@@ -333,7 +334,7 @@ def _points(bounds, zoom, layers, window, start, end, cat, sev, src, status, vie
                     State("live-seen", "data"))
 def _tick(_n, mark, seen):
     since = datetime.fromisoformat(mark) if mark else None
-    rows, watermark = db_wall.incidents_changed_since(engine(), since)
+    rows, watermark = db_wall.incidents_changed_since(read_engine(), since)
     new_mark = watermark.isoformat() if watermark else mark
     if not rows:
         if new_mark == mark:
@@ -360,7 +361,8 @@ def _tick(_n, mark, seen):
                     Input("watermark", "data"), Input("scope", "data"), *filter_inputs,
                     Input("action-done", "data"), State("lang", "data"))
 def _lists(_mark, scope, window, start, end, cat, sev, src, status, _done, lang):
-    db = engine()
+    # Right after an action in the drawer the lists must show it: read the primary then.
+    db = engine() if ctx.triggered_id == "action-done" else read_engine()
     within = _within(v.View(parent=(scope or {}).get("parent")), runtime().units.tree())
     filters = _filters(cat, sev, src, status)
     period = v.period_for(window or v.DEFAULT_WINDOW, datetime.now(UTC), local_tz(), start, end)
@@ -446,6 +448,25 @@ CALLBACKS.clientside(
 CALLBACKS.clientside(
  "function(n){ return new Date().toLocaleString('zh-CN', {hour12:false}); }",
  Output("clock", "children"), Input("tick", "n_intervals"))
+
+
+@CALLBACKS.callback(Output("as-of", "children"), Input("tick", "n_intervals"),
+                    State("lang", "data"))
+def _as_of(_n, lang):
+    """"Data as of" when the wall reads a standby (empty when it reads the primary)."""
+    rt = runtime()
+    return as_of_text(rt.replica is not None, rt.data_as_of(), local_tz(), lang or "zh")
+
+
+def as_of_text(configured: bool, lag: Any, tz: str, lang: str) -> str:
+    if not configured:
+        return ""
+    if lag is None:
+        return t("asof_primary", lang)
+    from zoneinfo import ZoneInfo
+
+    moment = lag.as_of.astimezone(ZoneInfo(tz)).strftime("%H:%M:%S")
+    return t("asof_replica", lang).format(time=moment, lag=f"{lag.seconds:.1f}")
 
 
 def register(app: Dash) -> None:

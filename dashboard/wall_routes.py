@@ -129,7 +129,8 @@ def register(server: Flask, rt: Runtime) -> None:
     datum, tz = settings.basemap_datum, settings.timezone
 
     def engine():
-        return rt.engine
+        # Layers are aggregates and points that need not show this request's own writes.
+        return rt.for_reading().engine
 
     @bp.errorhandler(BadParameter)
     def _bad(err: BadParameter):

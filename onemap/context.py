@@ -30,6 +30,20 @@ class Runtime:
     policy: Any = None  # geo.policy.IntakePolicy
     actor: Actor = ANONYMOUS
     address: str | None = None  # where the actor's request came from (the audit trail's)
+    replica: Any = None  # store.replica.Replica: a read-only standby, when one is configured
+
+    def for_reading(self) -> Runtime:
+        """The same context with the standby's engine when it is fresh enough, for reads that
+        need not see this request's own writes (wall aggregates and layers, the monthly
+        report, exports).  Never write through it: writes (audit rows too) use ``engine``."""
+        if self.replica is None or self.replica.fresh() is None:
+            return replace(self, replica=None)
+        return replace(self, engine=self.replica.engine)
+
+    def data_as_of(self) -> Any:
+        """When reads come from a standby: its ``store.replica.Lag`` (seconds behind, data as
+        of); None when they come from the primary."""
+        return None if self.replica is None else self.replica.fresh()
 
     def acting_as(self, actor: Actor, address: str | None = None) -> Runtime:
         """The same context for ``actor``: its unit cache shows the actor's units only (when

@@ -195,6 +195,16 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("jurisdiction_id", "ONEMAP_JURISDICTION_ID", "",
             "Open311 jurisdiction_id this server answers to. Empty: the code of any top "
             "unit (e.g. 620981); another value is refused (404).", lambda v: v.strip()),
+    Setting("backup_dir", "ONEMAP_BACKUP_DIR", "",
+            "Where `onemap db backup` keeps base backups and the WAL archive. Empty: "
+            "var/backups.", lambda v: v),
+    Setting("replica_url", "DATABASE_REPLICA_URL", "",
+            "A read-only standby for the wall's aggregates and layers, the monthly report "
+            "and exports (`onemap db replica up` makes one; `onemap db replica url` prints "
+            "it). Empty: everything reads the primary.", lambda v: v.strip()),
+    Setting("replica_max_lag_s", "ONEMAP_REPLICA_MAX_LAG_S", 30.0,
+            "When the standby is further behind than this (seconds), reads go to the primary.",
+            _positive),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -245,6 +255,9 @@ class Settings:
     media_dir: str = ""
     photo_max_mb: float = 10.0
     jurisdiction_id: str = ""
+    backup_dir: str = ""
+    replica_url: str = ""
+    replica_max_lag_s: float = 30.0
     config_file: Path | None = None
 
     @property
@@ -255,6 +268,11 @@ class Settings:
     def media_path(self) -> Path:
         """Where case photos live (``ONEMAP_MEDIA_DIR``, else ``var/media``)."""
         return Path(self.media_dir) if self.media_dir else self.var_path / "media"
+
+    @property
+    def backup_path(self) -> Path:
+        """Base backups and the WAL archive (``ONEMAP_BACKUP_DIR``, else ``var/backups``)."""
+        return Path(self.backup_dir) if self.backup_dir else self.var_path / "backups"
 
     @property
     def embedded(self) -> bool:

@@ -34,7 +34,17 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def embedded_url(settings: Settings, dbname: str) -> str:
+def archive_command(archive: Path) -> str:
+    """The primary's ``archive_command``: copy a finished WAL segment into ``archive`` when that
+    directory exists (``onemap db backup`` creates it), else let it go.  A segment already there
+    with the same bytes counts as archived (a retry after a crash); a different one is an error.
+    """
+    d = str(archive).replace("'", "")
+    return (f"[ ! -d {d} ] || cmp -s %p {d}/%f || "
+            f"{{ [ ! -f {d}/%f ] && cp %p {d}/%f.part && mv {d}/%f.part {d}/%f; }}")
+
+
+def embedded_url(settings: Settings, dbname: str, *, port: int | None = None) -> str:
     """URL of ``dbname`` in the embedded cluster (port from settings, password from var/)."""
     password_file = settings.var_path / "db-password"
     try:
@@ -43,7 +53,7 @@ def embedded_url(settings: Settings, dbname: str) -> str:
         raise SetupError(f"The embedded cluster's password file {password_file} is missing; "
                          "run `onemap db up` (or `make run`) first.") from exc
     return (f"postgresql+psycopg://{SUPERUSER}:{quote(password, safe='')}"
-            f"@127.0.0.1:{settings.pg_port}/{dbname}")
+            f"@127.0.0.1:{port or settings.pg_port}/{dbname}")
 
 
 def _process_cmdline(pid: int) -> str | None:
@@ -73,15 +83,20 @@ class ClusterStatus:
 class Cluster:
     """Start, stop and describe the embedded cluster; every call is safe to repeat."""
 
-    def __init__(self, settings: Settings, bins: PgBinaries) -> None:
+    def __init__(self, settings: Settings, bins: PgBinaries, *, root: Path | None = None,
+                 port: int | None = None, archive_to: Path | None = None) -> None:
+        """The primary under ``var/pg`` by default; ``root`` and ``port`` name another cluster
+        of the same binaries (a standby, a restored copy).  ``archive_to``: the WAL archive
+        directory; archiving is on whenever that directory exists (see :mod:`store.backup`)."""
         self.settings = settings
         self.bins = bins
-        self.root = settings.var_path / "pg"
+        self.root = root if root is not None else settings.var_path / "pg"
         self.datadir = self.root / "data"
         self.sockdir = self.root / "sock"
         self.logfile = self.root / "server.log"
         self.password_file = settings.var_path / "db-password"
-        self.port = settings.pg_port
+        self.port = port if port is not None else settings.pg_port
+        self.archive_to = archive_to
         self._user = self._server_user()
 
     # --- who runs the server -------------------------------------------------------------
@@ -99,13 +114,13 @@ class Cluster:
                         "onemap"], check=True)
         return pwd.getpwnam("onemap")
 
-    def _run(self, args: list[str], *, check: bool = True, timeout: float = 120
-             ) -> subprocess.CompletedProcess[str]:
+    def _run(self, args: list[str], *, check: bool = True, timeout: float = 120,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         kwargs: dict = {}
         if self._user is not None:
             kwargs = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        env = dict(os.environ, LC_ALL="C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists()
-                   else "C")
+        env = dict(os.environ, **(env or {}),
+                   LC_ALL="C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "C")
         result = subprocess.run(args, capture_output=True, text=True, env=env, cwd="/",
                                 timeout=timeout, **kwargs)
         if check and result.returncode != 0:
@@ -166,7 +181,27 @@ class Cluster:
         return ClusterStatus(self.initialised, pid is not None, pid, self.port, self.datadir)
 
     def url(self, dbname: str) -> str:
-        return embedded_url(self.settings, dbname)
+        return embedded_url(self.settings, dbname, port=self.port)
+
+    def give_to_server(self, path: Path) -> None:
+        """Make ``path`` (a directory tree) belong to the account that runs the server."""
+        if self._user is None:
+            return
+        uid, gid = self._user.pw_uid, self._user.pw_gid
+        os.chown(path, uid, gid)
+        for base, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(base, name), uid, gid, follow_symlinks=False)
+        self._grant_traverse(path.parent)
+
+    def run_tool(self, name: str, *args: str, timeout: float = 3600
+                 ) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL client tool (pg_basebackup, …) as the server's account, connected
+        to this cluster as the superuser."""
+        password = self.password_file.read_text().strip()
+        return self._run([self.bins.tool(name), "-h", "127.0.0.1", "-p", str(self.port),
+                          "-U", SUPERUSER, "--no-password", *args], timeout=timeout,
+                         env={"PGPASSWORD": password})
 
     # --- actions -------------------------------------------------------------------------
     def init(self) -> bool:
@@ -225,6 +260,9 @@ class Cluster:
                 f"ONEMAP_PG_PORT={self.port + 1} make run")
         options = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
                    "-c max_connections=100 -c shared_buffers=256MB -c work_mem=16MB")
+        if self.archive_to is not None:
+            command = archive_command(self.archive_to)
+            options += f" -c archive_mode=on -c archive_command='{command}'"
         result = self._run([self.bins.tool("pg_ctl"), "-D", str(self.datadir), "-l",
                             str(self.logfile), "-o", options, "-w", "-t", "60", "start"],
                            check=False)

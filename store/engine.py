@@ -42,6 +42,11 @@ def database_url(settings: Settings, dbname: str | None = None) -> str:
     return embedded_url(settings, dbname or settings.db_name)
 
 
+def replica_url(url: str) -> str:
+    """``DATABASE_REPLICA_URL`` checked and normalised like ``DATABASE_URL``."""
+    return _normalise(url).render_as_string(hide_password=False)
+
+
 def app_database_name(settings: Settings) -> str:
     if settings.database_url:
         return _normalise(settings.database_url).database or settings.db_name

@@ -7,13 +7,16 @@ two runtimes on one database (an app and a test, two actors) see the same cache 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import Engine
 
 from geo.policy import policy_from
 from onemap.access import ANONYMOUS, Actor
 from onemap.context import Runtime
 from onemap.settings import Settings
-from store.engine import database_url, get_engine
+from store.engine import database_url, get_engine, replica_url
+from store.replica import Replica
 from store.units import unit_cache
 
 
@@ -24,7 +27,16 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None,
     Without ``engine``: the engine of ``settings`` acting as the application's database role
     (``ONEMAP_DB_APP_ROLE``), so row-level security scopes every read to the actor
     (:mod:`store.scope`).  The command line passes its own (owner) engine."""
+    app = engine is None
     engine = engine if engine is not None else get_engine(database_url(settings),
                                                           settings.db_app_role)
+    replica = (_replica(settings.replica_url, settings.db_app_role, settings.replica_max_lag_s)
+               if settings.replica_url and app else None)
     return Runtime(settings=settings, engine=engine, units=unit_cache(engine),
-                   policy=policy_from(settings), actor=actor)
+                   policy=policy_from(settings), actor=actor, replica=replica)
+
+
+@lru_cache(maxsize=4)
+def _replica(url: str, role: str, max_lag_s: float) -> Replica:
+    """One :class:`Replica` per standby URL in a process (its lag check is shared)."""
+    return Replica(get_engine(replica_url(url), role), max_lag_s)
