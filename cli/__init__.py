@@ -3,11 +3,14 @@ function of the layer that owns the work.
 
     onemap setup [--no-demo] [--for-tests]   PostgreSQL/PostGIS, cluster, database, demo data
     onemap db up|down|status|shell|url|migrate|reset
+    onemap db backup [--verify|--list] · restore --to T · replica up|down|status|url|drop
     onemap demo --region yumen|donghai|etuoke|chengguan|all|sample
     onemap load boundaries|households|cameras|incidents FILE [--dry-run] …
     onemap plan export FILE [--format geojson|gpkg|shp] [--within CODE]   grids for QGIS
     onemap plan import FILE [--dry-run] [--actor NAME] [--effective DATE]  edited grids back
     onemap plan grid-at LON LAT [--date YYYY-MM-DD]   the grid that held a point on a day
+    onemap bulk households|incidents [--scheduler local|none|tcp://…] [--workers N]
+                                             partitioned bulk jobs on Dask (a re-run resumes)
     onemap export monthly [--month YYYY-MM] [--level county|town|village|grid]
                   [--format html|png|pdf] [--out PATH] [--within CODE] [--measure M]
                                              the monthly situation map, offline HTML/PNG/PDF
@@ -22,12 +25,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import db, demo, export, intake, load, plan, serve, users
+from cli import bulk, db, demo, export, intake, load, plan, serve, users
 from onemap.errors import OneMapError
 from onemap.settings import load_settings
 
 #: The command families, one module each; every module has ``register(subparsers)``.
-COMMANDS = (db, demo, load, intake, plan, export, serve, users)
+COMMANDS = (db, demo, load, intake, plan, bulk, export, serve, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -419,3 +419,39 @@ class IncidentPhoto(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     uploaded_by: Mapped[str] = mapped_column(Text)
     uploaded_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+
+
+# --- bulk jobs (#18): partitioned work on Dask that a re-run resumes -------------------------
+
+
+class BulkJob(Base):
+    """One bulk job (re-assign households, back-fill incidents' unit ids …): what, with which
+    parameters, split into ``parts`` id ranges; finished when every part is."""
+
+    __tablename__ = "bulk_job"
+    __table_args__ = (Index("ix_bulk_job_kind_open", "kind",
+                            postgresql_where=text("finished_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict] = mapped_column(JSONB)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class BulkJobPart(Base):
+    """One id range of a job.  ``done_at`` is set in the same transaction that writes the
+    range's results, so a re-run skips exactly the ranges whose results are stored."""
+
+    __tablename__ = "bulk_job_part"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bulk_job.id"),
+                                        primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lo: Mapped[int] = mapped_column(BigInteger)
+    hi: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    changed: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(_TS)
