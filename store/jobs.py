@@ -104,18 +104,32 @@ def summary(conn: Connection, job: int) -> dict[str, Any]:
     return dict(row, job=job)
 
 
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+
+
+def _binary_rows(fields: int) -> np.dtype:
+    """One binary COPY row of ``fields`` non-null 8-byte fields (bigint or float8)."""
+    parts: list[tuple[str, str]] = [("n", ">i2")]
+    for k in range(fields):
+        parts += [(f"len{k}", ">i4"), (f"f{k}", ">i8" if k == 0 else ">f8")]
+    return np.dtype(parts)
+
+
 def read_points(conn: Connection, kind: str, lo: int, hi: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ids, lon, lat of the target rows with ``lo <= id <= hi``."""
+    """ids, lon, lat of the target rows with ``lo <= id <= hi`` (binary COPY: no row objects)."""
     t = target(kind)
-    rows = conn.execute(text(f"""
-        SELECT id, ST_X(geom), ST_Y(geom) FROM {t.table}
-        WHERE id BETWEEN :lo AND :hi AND {_where(t)} ORDER BY id"""),
-        {"lo": lo, "hi": hi}).all()
-    if not rows:
-        return np.empty(0, np.int64), np.empty(0), np.empty(0)
-    arr = np.asarray(rows, dtype=np.float64)
-    return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
+    sql = (f"COPY (SELECT id, ST_X(geom), ST_Y(geom) FROM {t.table} "
+           f"WHERE id BETWEEN {int(lo)} AND {int(hi)} AND {_where(t)} ORDER BY id) "
+           "TO STDOUT (FORMAT BINARY)")
+    buf = bytearray()
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
+        for data in copy:
+            buf += data
+    body = memoryview(buf)[len(_HEADER):len(buf) - 2]  # header … trailer (int16 -1)
+    rows = np.frombuffer(body, dtype=_binary_rows(3))
+    return (rows["f0"].astype(np.int64), rows["f1"].astype(np.float64),
+            rows["f2"].astype(np.float64))
 
 
 def write_part(conn: Connection, job: int, part: int, kind: str, ids: np.ndarray,
@@ -129,14 +143,24 @@ def write_part(conn: Connection, job: int, part: int, kind: str, ids: np.ndarray
     tmp = f"bulk_{job}_{part}"
     conn.execute(text(f"CREATE TEMP TABLE {tmp} (id bigint, "
                       + ", ".join(f"{c} bigint" for c in cols) + ") ON COMMIT DROP"))
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {tmp} FROM STDIN") as copy:
-        for i, row in zip(ids.tolist(), values.tolist(), strict=True):
-            copy.write_row((i, *(None if v < 0 else v for v in row)))
+    # Binary COPY of fixed-size rows built by numpy; -1 stands for "no unit" (NULL below).
+    dtype = np.dtype([("n", ">i2")] + [x for k in range(len(cols) + 1)
+                                       for x in ((f"len{k}", ">i4"), (f"v{k}", ">i8"))])
+    rows = np.zeros(len(ids), dtype=dtype)
+    rows["n"] = len(cols) + 1
+    rows["v0"] = ids
+    for k in range(len(cols)):
+        rows[f"v{k + 1}"] = values[:, k]
+    for k in range(len(cols) + 1):
+        rows[f"len{k}"] = 8
+    with conn.connection.driver_connection.cursor() as cur, \
+            cur.copy(f"COPY {tmp} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_HEADER + rows.tobytes() + b"\xff\xff")
+    new = {c: f"nullif(s.{c}, -1)" for c in cols}
     changed = conn.execute(text(f"""
-        UPDATE {t.table} x SET {', '.join(f'{c} = s.{c}' for c in cols)}
+        UPDATE {t.table} x SET {', '.join(f'{c} = {new[c]}' for c in cols)}
         FROM {tmp} s WHERE x.id = s.id AND ({_where(t, 'x')})
-          AND ({' OR '.join(f'x.{c} IS DISTINCT FROM s.{c}' for c in cols)})""")).rowcount
+          AND ({' OR '.join(f'x.{c} IS DISTINCT FROM {new[c]}' for c in cols)})""")).rowcount
     done = conn.execute(text("""
         UPDATE bulk_job_part SET done_at = now(), rows = :n, changed = :c, worker = :w
         WHERE job_id = :j AND part = :p AND done_at IS NULL"""),
