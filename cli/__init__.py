@@ -17,7 +17,8 @@ function of the layer that owns the work.
     onemap user add|list|lock|unlock|reset-password|set-role|token|revoke-token …
     onemap audit verify|list                 the audit trail's hash chain; recent rows
     onemap serve [--host H] [--port P]       the dashboard under gunicorn (foreground)
-    onemap stop                              stop the dashboard and the embedded cluster
+    onemap proxy up|down|status|config [--nodes 2] [--listen 8443]   nodes behind nginx
+    onemap stop                              stop nginx, the dashboards and every cluster
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import bulk, db, demo, export, intake, load, plan, serve, users
+from cli import bulk, db, demo, export, intake, load, plan, proxy, serve, users
 from onemap.errors import OneMapError
 from onemap.settings import load_settings
 
 #: The command families, one module each; every module has ``register(subparsers)``.
-COMMANDS = (db, demo, load, intake, plan, bulk, export, serve, users)
+COMMANDS = (db, demo, load, intake, plan, bulk, export, serve, proxy, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

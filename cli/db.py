@@ -17,11 +17,12 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
     start_server(settings)
     if args.for_tests:
-        from onemap.system import ensure_browser, ensure_pdf_tools
+        from onemap.system import ensure_browser, ensure_nginx, ensure_pdf_tools
 
         ensure_browser()
         ensure_pdf_tools()
-        _say("database server, browser and PDF tools ready for the tests")
+        ensure_nginx()
+        _say("database server, browser, PDF tools and nginx ready for the tests")
         return 0
     engine = prepare_database(settings, demo=not args.no_demo)
     from store import repository

@@ -53,6 +53,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.proxy import down
+
+    if down(settings):
+        _say("nginx stopped")
+    cmd_stop_dashboards(settings)
+    _stop_clusters(settings)
+    return 0
+
+
+def cmd_stop_dashboards(settings: Settings) -> int:
+    """Stop every dashboard (node) this var/ started; returns how many were running."""
     stopped = 0
     for pidfile in sorted((settings.var_path / "run").glob("dashboard-*.pid")):
         pid = _running_pid(pidfile)
@@ -67,6 +78,10 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
         pidfile.unlink(missing_ok=True)
     if not stopped:
         _say("dashboard was not running")
+    return stopped
+
+
+def _stop_clusters(settings: Settings) -> None:
     if settings.embedded:
         from cli.bootstrap import embedded_cluster
 
@@ -84,7 +99,6 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
                     _say(f"cluster in {root} stopped")
         if primary is not None:
             _say("cluster stopped" if primary.stop() else "cluster was not running")
-    return 0
 
 
 def register(sub: Any) -> None:

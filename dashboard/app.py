@@ -60,6 +60,12 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     app.layout = page_container
     app.server.extensions["onemap"] = rt
     app.server.secret_key = crypto.session_key(settings.var_dir)
+    if settings.proxy_hops > 0:  # behind nginx: the client's address and scheme, not nginx's
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=hops, x_proto=hops,
+                                       x_host=hops)  # type: ignore[method-assign]
     guard.install(app.server, rt)  # first: who is asking, may they (every route below)
     limiter = auth.register(app.server, rt)
     citizen.register(app.server, rt, limiter)

@@ -205,6 +205,11 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("replica_max_lag_s", "ONEMAP_REPLICA_MAX_LAG_S", 30.0,
             "When the standby is further behind than this (seconds), reads go to the primary.",
             _positive),
+    Setting("proxy_hops", "ONEMAP_PROXY_HOPS", 0,
+            "How many reverse proxies (nginx) stand in front of the app: their X-Forwarded-For/"
+            "-Proto/-Host are trusted that many hops deep (client address for sign-in limits "
+            "and the audit trail, https for Secure cookies). 0: none; `onemap proxy up` sets 1.",
+            int),
     Setting("config_file", "ONEMAP_CONFIG", "",
             "Optional YAML file with any of these settings (keys are the lower-case names "
             "without ONEMAP_, e.g. pg_port: 54330); environment variables win.",
@@ -258,6 +263,7 @@ class Settings:
     backup_dir: str = ""
     replica_url: str = ""
     replica_max_lag_s: float = 30.0
+    proxy_hops: int = 0
     config_file: Path | None = None
 
     @property

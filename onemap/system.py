@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from onemap.errors import SetupError
 
@@ -88,3 +89,18 @@ def ensure_pdf_tools() -> dict[str, str]:
         raise SetupError(f"{', '.join(missing)} (from poppler-utils) are needed to check the "
                          "PDF exports and were not found. Run: sudo apt-get install poppler-utils")
     return {t: shutil.which(t) or t for t in tools}
+
+
+def ensure_nginx() -> str:
+    """Make sure Debian's nginx is present (``onemap proxy up`` and its test); return its path.
+    ``nginx-light`` is enough: TLS, HTTP/2, gzip, upstreams and request limits."""
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                     else None)
+    if not path and shutil.which("apt-get"):
+        apt_install(["nginx-light"], "nginx (the reverse proxy in front of the app nodes)",
+                    manual_hint="Run: sudo apt-get install nginx-light")
+        path = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not path or not Path(path).exists():
+        raise SetupError("nginx is needed to put the app nodes behind a proxy and was not "
+                         "found. Run: sudo apt-get install nginx-light")
+    return path
