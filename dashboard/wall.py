@@ -176,6 +176,7 @@ def page(settings: Settings, lang: str, bounds: list[list[float]], *, wall: bool
         dcc.Store(id="lang", data=lang),
         dcc.Store(id="watermark"),
         dcc.Store(id="live-seen", data=[]),
+        dcc.Store(id="live-checked"),
         dcc.Store(id="selected"),
         dcc.Store(id="action-done"),
         dcc.Interval(id="tick", interval=LIVE_MS),

@@ -7,6 +7,7 @@ changes travel through ``hideout``; the live tick sends only what changed (a ``P
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -329,17 +330,20 @@ def _points(bounds, zoom, layers, window, start, end, cat, sev, src, status, vie
 
 @CALLBACKS.callback(Output("live", "data"), Output("live", "hideout"),
                     Output("incidents", "hideout"), Output("watermark", "data"),
-                    Output("live-seen", "data"),
+                    Output("live-seen", "data"), Output("live-checked", "data"),
                     Input("tick", "n_intervals"), State("watermark", "data"),
-                    State("live-seen", "data"))
-def _tick(_n, mark, seen):
+                    State("live-seen", "data"), State("live-checked", "data"))
+def _tick(_n, mark, seen, checked):
+    rt = runtime()
+    now = time.time()
+    if mark and not must_read(rt, checked):
+        raise PreventUpdate  # nothing changed in this wall's units since it last looked
     since = datetime.fromisoformat(mark) if mark else None
     rows, watermark = db_wall.incidents_changed_since(read_engine(), since)
     new_mark = watermark.isoformat() if watermark else mark
     if not rows:
-        if new_mark == mark:
-            raise PreventUpdate
-        return no_update, no_update, no_update, new_mark, no_update
+        return no_update, no_update, no_update, \
+            new_mark if new_mark != mark else no_update, no_update, now
     seen_set = set(seen or ())
     data, live_hide, inc_hide = Patch(), Patch(), Patch()
     added = []
@@ -353,7 +357,26 @@ def _tick(_n, mark, seen):
                 data["features"].append(feature)
                 added.append(r["id"])
                 seen_set.add(r["id"])
-    return data, live_hide, inc_hide, new_mark, [*(seen or ()), *added][-2000:]
+    return data, live_hide, inc_hide, new_mark, [*(seen or ()), *added][-2000:], now
+
+
+def must_read(rt: Any, checked: float | None) -> bool:
+    """Whether this wall's tick must read the database (``ONEMAP_LIVE_UPDATES``): always when
+    polling; with notify, only when the process's listener heard of a change in the actor's
+    units since ``checked`` (or cannot vouch that there was none)."""
+    if rt.settings.live_updates != "notify":
+        return True
+    from store.live import listener_for, scope_units
+
+    url = rt.engine.url.render_as_string(hide_password=False)
+    lag = rt.data_as_of()  # reading a standby: it may replay a change after its NOTIFY
+    settle = LIVE_SETTLE_S + (lag.seconds if lag is not None else 0.0)
+    return listener_for(url).should_query(scope_units(rt.actor), checked, settle_s=settle)
+
+
+#: How long walls keep reading after a change (ticks are 3 s; ``updated_at`` is the writer's
+#: start time, and a standby may replay a change after its NOTIFY arrived).
+LIVE_SETTLE_S = 6.0
 
 
 @CALLBACKS.callback(Output("latest", "children"), Output("overdue", "children"),

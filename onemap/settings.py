@@ -103,6 +103,12 @@ def _retention(value: str) -> int:
     return days
 
 
+def _live(value: str) -> str:
+    if value not in ("notify", "poll"):
+        raise ValueError(f"{value!r} is not notify or poll")
+    return value
+
+
 def _optional_path(value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -205,6 +211,10 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("replica_max_lag_s", "ONEMAP_REPLICA_MAX_LAG_S", 30.0,
             "When the standby is further behind than this (seconds), reads go to the primary.",
             _positive),
+    Setting("live_updates", "ONEMAP_LIVE_UPDATES", "notify",
+            "How walls learn of new and changed cases: notify (PostgreSQL LISTEN/NOTIFY; a "
+            "wall reads the database only when its units changed) or poll (every wall reads "
+            "it every tick).", _live),
     Setting("proxy_hops", "ONEMAP_PROXY_HOPS", 0,
             "How many reverse proxies (nginx) stand in front of the app: their X-Forwarded-For/"
             "-Proto/-Host are trusted that many hops deep (client address for sign-in limits "
@@ -263,6 +273,7 @@ class Settings:
     backup_dir: str = ""
     replica_url: str = ""
     replica_max_lag_s: float = 30.0
+    live_updates: str = "notify"
     proxy_hops: int = 0
     config_file: Path | None = None
 

@@ -92,7 +92,8 @@ def test_sign_in_attempts_are_limited_per_address_across_nodes(proxied):
         except urllib.error.HTTPError as exc:
             codes.append(exc.code)
             upstream.append(exc.headers.get("X-OneMap-Node"))
-    assert 429 in codes and None in upstream  # refused by nginx itself, before any node  # nginx's shared zone: 20/min with a burst of 5, whatever node
+    # nginx's shared zone (20/min, burst 5) refuses, itself, before any node sees it
+    assert 429 in codes and None in upstream
     assert codes[0] != 429
 
 
