@@ -48,6 +48,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def hash_for(rt: Runtime, incident_id: int) -> str:
+    """What a new case stores for its link (the link itself is never stored)."""
+    return token_hash(token_for(rt, incident_id))
+
+
 def issue(rt: Runtime, conn: Any, incident_id: int) -> str:
     """The case's link path (``/r/<token>``), its hash stored on first issue."""
     token = token_for(rt, incident_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,16 +28,27 @@ _INSERT_COLUMNS = (
 
 
 def insert_incident(conn: Connection, row: Mapping[str, Any], lon: float | None,
-                    lat: float | None) -> int | None:
+                    lat: float | None, *, citizen_hash: Callable[[int], str] | None = None
+                    ) -> int | None:
     """Insert a new incident; None when (source, external_id) or the idempotency key exists
-    already (then nothing is written: the caller returns the existing one)."""
+    already (then nothing is written: the caller returns the existing one).
+
+    ``citizen_hash(id)``: the hash of the case's citizen link, stored by the same INSERT (the
+    id is drawn from the sequence first) — not by an UPDATE of the new row, which would write
+    every index of ``incident`` twice."""
     values = dict(row)
     values["reporter"] = json.dumps(values["reporter"], ensure_ascii=False) \
         if values.get("reporter") else None
     values["lon"], values["lat"] = lon, lat
-    cols = ", ".join(_INSERT_COLUMNS)
+    columns = list(_INSERT_COLUMNS)
+    if citizen_hash is not None:
+        values["id"] = conn.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('incident', 'id'))")).scalar_one()
+        values["citizen_token_hash"] = citizen_hash(values["id"])
+        columns += ["id", "citizen_token_hash"]
+    cols = ", ".join(columns)
     params = ", ".join(
-        "CAST(:reporter AS jsonb)" if c == "reporter" else f":{c}" for c in _INSERT_COLUMNS)
+        "CAST(:reporter AS jsonb)" if c == "reporter" else f":{c}" for c in columns)
     return conn.execute(text(f"""
         INSERT INTO incident (geom, updated_at, {cols})
         VALUES (CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
