@@ -51,6 +51,8 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         from cli import backup
 
         return getattr(backup, f"cmd_{action}")(settings, args)
+    if action in ("partitions", "archive"):
+        return _partitions(settings, args)
     if action == "up":
         start_server(settings)
         _say(_db_status(settings))
@@ -79,6 +81,44 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         _say("cluster stopped" if cluster.stop() else "cluster was not running")
         return 0
     print(cluster.status().describe())
+    return 0
+
+
+def _partitions(settings: Settings, args: argparse.Namespace) -> int:
+    """`onemap db partitions` (list, make the months ahead) and `onemap db archive --before`."""
+    from datetime import date
+
+    from accounts.audit import audit
+    from cli.common import open_runtime
+    from onemap.errors import ConfigError
+    from store import partitions
+
+    rt = open_runtime(settings, migrate=True)
+    if args.action == "partitions":
+        with rt.engine.begin() as conn:
+            made = partitions.ahead(conn)
+            found = partitions.listing(conn)
+        for p in found:
+            span = (f"{p.start:%Y-%m-%d} … {p.end:%Y-%m-%d}" if p.start else "DEFAULT (outside "
+                    "every month)")
+            print(f"{p.name:32} {span:28} {p.rows:>12,} rows")
+        _say(f"{len(found)} partitions; {made} month(s) made now")
+        return 0
+    if not args.before:
+        raise ConfigError("Say up to which month: onemap db archive --before 2025-01")
+    try:
+        year, month = (int(x) for x in args.before.split("-")[:2])
+        before = date(year, month, 1)
+    except ValueError as exc:
+        raise ConfigError(f"--before {args.before!r} is not a month (YYYY-MM).") from exc
+    directory = settings.var_path / "archive"
+    done = partitions.archive(rt.engine, before, directory)
+    for item in done:
+        audit(rt, "db.archive", object_type="partition", object_id=item.partition,
+              detail={"rows": item.rows, "file": str(item.path), "sha256": item.sha256})
+        print(f"{item.partition}: {item.rows:,} rows → {item.path}")
+    _say(f"{len(done)} month(s) of incident history archived to {directory}"
+         if done else f"no month ends before {before:%Y-%m}")
     return 0
 
 
@@ -116,7 +156,8 @@ def register(sub: Any) -> None:
     db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, "
                                    "reset, backup, restore, replica")
     db.add_argument("action", choices=["up", "down", "status", "shell", "url", "migrate",
-                                       "reset", "backup", "restore", "replica"])
+                                       "reset", "backup", "restore", "replica",
+                                       "partitions", "archive"])
     db.add_argument("what", nargs="?", choices=["up", "down", "status", "url", "drop"],
                     help="replica: up (make and start a streaming standby), down, status, "
                          "url, drop")
@@ -129,4 +170,6 @@ def register(sub: Any) -> None:
                                  "(in ONEMAP_TIMEZONE unless an offset is given)")
     db.add_argument("--into", help="restore: a new cluster directory (default var/restore/…)")
     db.add_argument("--port", type=int, help="restore: the restored cluster's port")
+    db.add_argument("--before", help="archive: detach and archive the months of incident "
+                                     "history before this month (YYYY-MM)")
     db.set_defaults(func=cmd_db)

@@ -9,6 +9,7 @@ raises, nothing was written.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -487,10 +488,17 @@ class EscalationScheduler:
         self._stop.set()
 
     def _loop(self) -> None:
+        from store import partitions
+
+        months_checked = -1e9
         while not self._stop.wait(self.every_s):
             try:
                 with scope.acting(SYSTEM):
                     self.last = escalate_overdue(self.rt)
+                    if time.monotonic() - months_checked > 3600:  # the history's months ahead
+                        with self.rt.engine.begin() as conn:
+                            partitions.ahead(conn)
+                        months_checked = time.monotonic()
                 self.last_error = None
             except Exception as exc:  # keep the thread alive across a database restart
                 self.last_error = f"{type(exc).__name__}: {exc}"

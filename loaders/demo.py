@@ -126,6 +126,11 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str
                                                             departments["id"], strict=True)}
     year = build_incidents(spec, hh_xy, assigner, workers, dept_ids, first, now, rng, tz)
     counts["incident"] = copy_frame(conn, "incident", year.incidents)
+    if len(year.events):  # the history's months first (else they would land in the default)
+        from store import partitions
+
+        partitions.ensure(conn, year.events["at"].min().to_pydatetime(),
+                          year.events["at"].max().to_pydatetime())
     counts["incident_event"] = copy_frame(conn, "incident_event", year.events)
     clock.step(f"{len(year.incidents):,} incidents, {len(year.events):,} events")
     conn.exec_driver_sql("ANALYZE")

@@ -265,18 +265,23 @@ class ApiKey(Base):
 
 
 class IncidentEvent(Base):
-    """Append-only history of an incident; a trigger refuses UPDATE and DELETE."""
+    """Append-only history of an incident; a trigger refuses UPDATE and DELETE.  Partitioned
+    by month of ``at``."""
 
     __tablename__ = "incident_event"
+    # Partitioned by month of ``at`` (migration 0016, store.partitions): the key holds ``at``,
+    # and an action's Idempotency-Key is kept single by the case's row lock, not an index.
     __table_args__ = (Index("ix_incident_event_incident", "incident_id", "at"),
                       Index("ix_incident_event_escalate_at", "at",
                             postgresql_where=text("action = 'escalate'")),
-                      Index("ux_incident_event_client_key", "incident_id", "client_key",
-                            unique=True, postgresql_where=text("client_key IS NOT NULL")))
+                      Index("ix_incident_event_client_key", "incident_id", "client_key",
+                            postgresql_where=text("client_key IS NOT NULL")),
+                      {"postgresql_partition_by": "RANGE (at)"})
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                         primary_key=True)
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(32))
