@@ -261,17 +261,28 @@ def verify(primary: Cluster, dbname: str, *, scratch: Path, port: int) -> Verifi
     seconds: dict[str, float] = {}
     point = "onemap_verify_" + datetime.now(UTC).strftime(BASE_FORMAT)
     t0 = time.monotonic()
-    for attempt in range(3):
-        try:
-            with _connect(primary, dbname) as conn:
-                tables = _tables(conn)
+    with _connect(primary, dbname) as conn:
+        tables = _tables(conn)
+        for attempt in range(200):
+            # Never wait long while holding some of the locks: a writer waiting on one we
+            # hold must not wait long enough (1 s) for PostgreSQL to pick a deadlock victim —
+            # it could pick the writer, and a report would fail because of a drill.
+            conn.execute("SET LOCAL statement_timeout = '300ms'")
+            try:
                 conn.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE MODE")
-                expected = figures(conn, tables)
-                conn.execute("SELECT pg_create_restore_point(%s)", (point,))
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable,
+                    psycopg.errors.DeadlockDetected):
+                conn.rollback()
+                time.sleep(0.05 + 0.002 * attempt)
+                continue
+            conn.execute("SET LOCAL statement_timeout = 0")
+            expected = figures(conn, tables)
+            conn.execute("SELECT pg_create_restore_point(%s)", (point,))
+            conn.commit()
             break
-        except psycopg.errors.DeadlockDetected:
-            if attempt == 2:
-                raise
+        else:
+            raise SetupError("The tables stayed busy for a minute; the verify drill could not "
+                             "take its figures. Run it again in a quieter moment.")
     seconds["figures on the primary"] = time.monotonic() - t0
     t0 = time.monotonic()
     restored = restore(primary, into=scratch, port=port, restore_point=point)

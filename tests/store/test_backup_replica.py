@@ -65,9 +65,9 @@ def _a_grid_point(engine) -> tuple[float, float]:
     return float(row[0]), float(row[1])
 
 
-def _submit(own, engine, ids: list[str]) -> None:
+def _submit(own, engine, ids: list[str], where: tuple[float, float] | None = None) -> None:
     rt = build_runtime(own, engine=engine, actor=cli_actor("test"))
-    lon, lat = _a_grid_point(engine)
+    lon, lat = where or _a_grid_point(engine)
     for ext in ids:
         service.submit(rt, parse_report({
             "source": "hotline_12345", "external_id": ext, "category": "dispute",
@@ -213,6 +213,50 @@ def test_a_streaming_standby_serves_reads_and_the_app_falls_back_when_it_lags(pr
     assert not standby.root.exists()
     with psycopg.connect(_plain(cluster.url("postgres"))) as conn:
         assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
+
+
+def test_the_wall_reads_the_standby_until_it_lags_then_the_primary(primary):
+    """End to end through the app: a case written while the standby's replay is paused is
+    not on the wall's layer (it reads the standby); once the standby counts as too far
+    behind, the layer reads the primary and shows it."""
+    from dashboard.app import create_app
+    from tests.helpers import client_as
+
+    cluster, own, engine = primary
+    standby = replica.standby(cluster)
+    replica.up(cluster, say=lambda _m: None)
+    app = create_app(own.with_(replica_url=standby.url(DB), escalate_every_s=0))
+    rt = app.server.extensions["onemap"]
+    assert rt.replica is not None
+    rt.replica.every = 0  # no cached lag in this test
+    client = client_as(app, "commander")
+    try:
+        with psycopg.connect(_plain(standby.url(DB)), autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_pause()")
+            tag = "WALL-" + uuid.uuid4().hex[:6]
+            with engine.connect() as c:  # a grid of its own: not a near-duplicate of others
+                where = c.execute(text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                    "FROM unit WHERE valid_to IS NULL ORDER BY level DESC, id DESC LIMIT 1) s"
+                )).one()
+            _submit(own, engine, [tag], (float(where[0]), float(where[1])))
+            with engine.connect() as c:
+                case = c.execute(text("SELECT id FROM incident WHERE external_id = :e"),
+                                 {"e": tag}).scalar_one()
+
+            def on_the_wall() -> bool:
+                answer = client.get("/wall/incidents.geojson?z=18&window=30d")
+                assert answer.status_code == 200
+                return case in {f["properties"]["id"] for f in answer.get_json()["features"]}
+
+            rt.replica.max_lag_s = 3600  # the standby is fresh enough: the wall reads it
+            assert not on_the_wall()
+            rt.replica.max_lag_s = 0  # now it is too far behind: the wall reads the primary
+            time.sleep(0.2)
+            assert on_the_wall()
+            conn.execute("SELECT pg_wal_replay_resume()")
+    finally:
+        replica.drop(cluster)
 
 
 def test_a_missing_wal_segment_makes_the_restore_fail_loudly(primary):
