@@ -68,9 +68,10 @@ def prepare(url: str) -> str:
     return bench
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen:
+def serve(url: str, port: int, workers: int, **env_extra: str) -> subprocess.Popen:
+    """The real server on ``port`` (``env_extra``: more ONEMAP_* settings)."""
     env = dict(os.environ, DATABASE_URL=url, ONEMAP_PORT=str(port),
-               ONEMAP_WORKERS=str(workers), ONEMAP_ESCALATE_EVERY="0")
+               ONEMAP_WORKERS=str(workers), ONEMAP_ESCALATE_EVERY="0", **env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -22,11 +22,9 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,27 +135,12 @@ class Wall(threading.Thread):
             self.stop.wait(max(0.0, TICK_S - (time.monotonic() - t0)))
 
 
-def serve(url: str, port: int, mode: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=url, ONEMAP_PORT=str(port), ONEMAP_WORKERS="2",
-               ONEMAP_ESCALATE_EVERY="0", ONEMAP_LIVE_UPDATES=mode,
-               ONEMAP_LOGIN_RATE="1000 per minute")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("the dashboard did not start within 90 s")
-
-
 def run_mode(url: str, mode: str, rate: float, args, towns, users, county_user, key,
              places) -> dict:
     port = 8700 + (1 if mode == "notify" else 0)
-    proc = serve(url, port, mode)
+    from wall import serve  # the wall benchmark's way of starting the real server
+
+    proc = serve(url, port, 2, ONEMAP_LIVE_UPDATES=mode, ONEMAP_LOGIN_RATE="1000 per minute")
     base = f"http://127.0.0.1:{port}"
     try:
         jars = {t: _auth.cookies(base, users[t]) for t in towns}
