@@ -4,11 +4,12 @@
 now; ``run(url, "incidents")`` back-fills the unit ids of located incidents that never had
 them (ids frozen at receipt are never overwritten).  The rows are split into id ranges (a job
 record in ``bulk_job``/``bulk_job_part``); each range is one task: read its points, assign them
-with the one assignment engine (:class:`geo.assign.AssignmentEngine`, built once and
-broadcast to every worker), and write the results back with COPY in one transaction that also
-marks the range done.  A re-run with the same parameters resumes the unfinished job and does
-only the ranges whose results are not stored; a worker killed mid-range loses nothing (its
-transaction never committed; Dask runs the range again elsewhere).
+with the one assignment engine (:class:`geo.assign.AssignmentEngine`, built once as a task
+of its own and fetched once by each worker), and write the results back with COPY in one
+transaction that also marks the range done.  A re-run with the same parameters resumes the
+unfinished job and does only the ranges whose results are not stored; a worker killed
+mid-range loses nothing (its transaction never committed; Dask runs the range again, on a
+restarted or another worker).
 
 ``scheduler``: ``"local"`` starts a ``dask.distributed.LocalCluster`` of ``workers`` processes;
 ``"tcp://host:8786"`` uses a running scheduler (its workers need OneMap installed and must
@@ -123,7 +124,7 @@ def run(url: str, kind: str, *, actor: str, scheduler: str | None = "local", wor
         units = load_units_frame(conn)
     if not len(units):
         raise OneMapError("There are no units to assign to; load boundaries first.")
-    assigner = AssignmentEngine.build(units, snap_m=snap_m or 50.0)
+    assigner = _build(units, snap_m)
     if kind == "incidents":
         _level_columns(assigner)
     params = {"snap_m": snap_m, "units": _signature(units)}
@@ -152,7 +153,11 @@ def run(url: str, kind: str, *, actor: str, scheduler: str | None = "local", wor
         client = _client(scheduler, workers)
         try:
             used = len(client.scheduler_info()["workers"])
-            shared = client.scatter(assigner, broadcast=True)
+            # The engine as a task, not scattered data: a worker holding it may die, and a
+            # task can be computed again where scattered data would be lost with it.  Each
+            # worker fetches it once and keeps it for all its ranges.
+            shared = client.submit(build_engine, url, snap_m, pure=False,
+                                   key=f"bulk-{job}-engine")
             futures = [client.submit(do_part, url, job, part, lo, hi, kind, shared, snap_m,
                                      pure=False, key=f"bulk-{job}-{part}")
                        for part, lo, hi in todo]
@@ -175,6 +180,16 @@ def run(url: str, kind: str, *, actor: str, scheduler: str | None = "local", wor
     return JobRun(job=job, resumed=resumed, parts=total, done_now=done, failed=failed,
                   rows=rows, changed=changed, seconds=time.monotonic() - t0, workers=used,
                   finished=finished)
+
+
+def _build(units: Any, snap_m: float | None) -> AssignmentEngine:
+    return AssignmentEngine.build(units, snap_m=snap_m or 50.0)
+
+
+def build_engine(url: str, snap_m: float | None) -> AssignmentEngine:
+    """The assignment engine of the units in force (what every range of a job uses)."""
+    with _engine(url).connect() as conn:
+        return _build(load_units_frame(conn), snap_m)
 
 
 def _signature(units: Any) -> str:

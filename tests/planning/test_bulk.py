@@ -144,3 +144,54 @@ def test_the_command_runs_audits_and_says_what_it_did(yumen, monkeypatch, capsys
             "SELECT result, detail->>'changed' FROM audit_log WHERE action = 'bulk.households' "
             "ORDER BY id DESC LIMIT 1")).one()
     assert tuple(row) == ("ok", str(damaged))
+
+
+def test_a_worker_killed_mid_range_loses_nothing_and_the_job_finishes(yumen):
+    """Both workers are killed while their ranges wait inside their transactions; Dask's
+    nannies restart them, the ranges run again, and every row ends right, each range once."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client, LocalCluster
+
+    url, engine = yumen
+    truth = _grids(engine)
+    damaged = _damage_households(engine)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=50)
+    client = Client(cluster)
+    result: dict = {}
+    try:
+        with engine.connect() as blocker:
+            blocker.execute(text("LOCK TABLE household IN SHARE MODE"))  # updates must wait
+            job = threading.Thread(target=lambda: result.update(run=bulk.run(
+                url, "households", actor="test", scheduler=cluster.scheduler_address,
+                parts=6)))
+            job.start()
+            deadline = time.monotonic() + 60
+            while True:  # a range is inside its transaction, its UPDATE waiting
+                with engine.connect() as conn:
+                    waiting = conn.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%UPDATE household x%'")).scalar()
+                if waiting:
+                    break
+                assert job.is_alive() and time.monotonic() < deadline, "no range waits"
+                time.sleep(0.1)
+            for pid in client.run(os.getpid).values():
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(1.0)
+            blocker.rollback()  # let the re-run ranges write
+        job.join(timeout=180)
+    finally:
+        client.close()
+        cluster.close()
+    run = result["run"]
+    assert run.finished and run.failed == [] and run.changed == damaged
+    assert _grids(engine) == truth
+    with engine.connect() as conn:
+        parts = conn.execute(text("SELECT count(*), count(done_at), sum(changed) "
+                                  "FROM bulk_job_part WHERE job_id = :j"), {"j": run.job}).one()
+    assert tuple(parts) == (6, 6, damaged)
