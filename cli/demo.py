@@ -15,7 +15,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     start_server(settings)
     engine = prepare_database(settings, demo=False)
-    counts = load_demo(engine, args.region, tz=settings.timezone, var_dir=settings.var_dir)
+    if args.region == "province-synthetic":
+        from loaders.province import load_province
+
+        counts = load_province(engine, scale=args.scale, people=args.people,
+                               tz=settings.timezone, var_dir=settings.var_dir)
+    else:
+        counts = load_demo(engine, args.region, tz=settings.timezone, scale=args.people,
+                           var_dir=settings.var_dir)
     if not counts:
         _say("nothing loaded (already there)")
     else:
@@ -28,5 +35,11 @@ def register(sub: Any) -> None:
 
     demo = sub.add_parser("demo", help="generate and load demo regions")
     demo.add_argument("--region", choices=REGION_CHOICES, default="yumen",
-                      help="玉门 yumen, 东海 donghai, 鄂托克前旗 etuoke, 城关 chengguan, all")
+                      help="玉门 yumen, 东海 donghai, 鄂托克前旗 etuoke, 城关 chengguan, all, "
+                           "province-synthetic (86 counties over ~400,000 km² at --scale 1)")
+    demo.add_argument("--scale", type=float, default=0.1,
+                      help="province-synthetic: the share of its counties and area (1: ~100k "
+                           "grids, 10 M households)")
+    demo.add_argument("--people", type=float, default=1.0,
+                      help="the share of households, people and incidents to generate")
     demo.set_defaults(func=cmd_demo)

@@ -19,7 +19,7 @@ from onemap import crypto
 from onemap.settings import Settings
 from store import repository
 
-REGION_CHOICES = ("sample", *REGIONS, "all")
+REGION_CHOICES = ("sample", *REGIONS, "all", "province-synthetic")
 
 
 def _say(message: str) -> None:
@@ -35,6 +35,11 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
     real region's boundaries with a few thousand rows.  ``var_dir`` holds ``keys/`` that seal
     the generated phones and ID numbers (default: the project's ``var``).
     """
+    if region == "province-synthetic":
+        from loaders.province import load_province
+
+        return load_province(engine, scale=scale, now=now, tz=tz,
+                             var_dir=var_dir or Settings().var_dir)
     if region == "sample":
         units = build_sample_units()
         with engine.begin() as conn:
@@ -60,9 +65,11 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
                                    var_dir or Settings().var_dir)
 
 
-def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str
-                        ) -> dict[str, int]:
-    """Every table of one region, written with COPY inside the caller's transaction."""
+def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str,
+                        built: tuple | None = None) -> dict[str, int]:
+    """Every table of one region, written with COPY inside the caller's transaction.
+    ``built``: its units and density model made already (``build_units``), e.g. noded with
+    the neighbouring counties of a province."""
     import numpy as np
 
     from geo.assign import AssignmentEngine
@@ -78,7 +85,7 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str
 
     clock = _Clock(spec.name)
     rng = np.random.default_rng(spec.seed + 1)
-    units, density = build_units(spec)
+    units, density = built if built is not None else build_units(spec)
     ids = repository.insert_units(conn, [{**u, "wkt": u["geom"].wkt} for u in units])
     county = units[0]["geom"]
     assigner = AssignmentEngine.build(units_frame(units, ids))

@@ -39,8 +39,11 @@ class RegionSpec:
     village_suffix: str  # 村 / 社区 / 嘎查
     urban: bool = False
     seed: int = 0
+    outline: BaseGeometry | None = None  # a generated county's own boundary (no file)
 
     def boundary(self, directory: Path = BOUNDARIES) -> BaseGeometry:
+        if self.outline is not None:
+            return self.outline
         feature = json.loads((directory / f"{self.adcode}.geojson").read_text(encoding="utf-8"))
         return shape(feature["geometry"])
 
