@@ -275,7 +275,8 @@ _RESOLVED = "count(*) FILTER (WHERE i.closed_at IS NOT NULL)"
 _ON_TIME = ("count(*) FILTER (WHERE i.closed_at IS NOT NULL AND NOT i.overdue "
             "AND i.closed_at <= i.due_at)")
 _DISPATCHED = ("count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e "
-               "WHERE e.incident_id = i.id AND e.action = 'dispatch'))")
+               "WHERE e.incident_id = i.id AND e.at >= i.received_at "  # months since receipt
+               "AND e.action = 'dispatch'))")
 
 
 def received(db: Bindable, scope: Scope, period: Period, *,
