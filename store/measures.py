@@ -475,14 +475,16 @@ def _within_sql(within: tuple[int, int] | None, alias: str = "i") -> tuple[str, 
 
 def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None, *,
                        filters: Filters | None = None,
-                       within: tuple[int, int] | None = None) -> dict:
+                       within: tuple[int, int] | None = None, history: bool = True) -> dict:
     """The same measures over the whole jurisdiction, for KPI tiles and headlines.
 
     Computed over all incidents (not summed from units), so incidents without a unit count
     and rates are true ratios rather than means of unit rates.  ``within=(level, unit_id)``
     narrows it to one unit's incidents (by the frozen unit column of that level), for a wall
     zoomed into a town.  Keys are :data:`SUMMARY_COLUMNS`; counts are ints, rates floats (NaN
-    with no denominator).
+    with no denominator).  ``history=False`` leaves out the two measures read from the cases'
+    history (``dispatched``, ``escalations``: 0), which a wall's tiles do not show and which
+    cost one probe of the history per case.
     """
     shares = ", ".join(
         f"r.l{level}::float8 / nullif(r.resolved, 0) AS closed_share_{name}"
@@ -490,10 +492,12 @@ def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None
     filter_where, filter_params = _filter_sql(filters)
     within_where, within_params = _within_sql(within)
     where = f"{filter_where} AND {within_where}"
+    escalations = (f"""(SELECT count(*) FROM ({_escalation_events_sql("true", where)}) x
+                WHERE x.v)""" if history else "0")
     sql = f"""
         WITH r AS (
             SELECT count(*) AS received,
-                   {_DISPATCHED} AS dispatched,
+                   {_DISPATCHED if history else "0"} AS dispatched,
                    {_RESOLVED} AS resolved,
                    {_ON_TIME} AS on_time,
                    {_level_counts()},
@@ -507,8 +511,7 @@ def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None
                r.resolved::float8 / nullif(r.received, 0) AS resolution_rate,
                r.on_time::float8 / nullif(r.resolved, 0) AS on_time_rate,
                {shares},
-               (SELECT count(*) FROM ({_escalation_events_sql("true", where)}) x
-                WHERE x.v) AS escalations,
+               {escalations} AS escalations,
                (SELECT count(*) {_overdue_sql(where)}) AS overdue_now,
                r.mean_rating
         FROM r

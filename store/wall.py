@@ -261,8 +261,10 @@ def kpis(db: Bindable, period: Period, filters: Filters | None = None,
     with _connection(db) as conn:
         clock = _aware(now, "now") if now is not None else conn.scalar(text("SELECT now()"))
         today = _local_day(clock, tz)
-        day = measures.jurisdiction_total(conn, today, clock, filters=filters, within=within)
-        total = measures.jurisdiction_total(conn, period, clock, filters=filters, within=within)
+        day = measures.jurisdiction_total(conn, today, clock, filters=filters, within=within,
+                                          history=False)
+        total = measures.jurisdiction_total(conn, period, clock, filters=filters, within=within,
+                                            history=False)
         filter_where, filter_params = _filter_sql(filters)
         within_where, within_params = _within_sql(within)
         handled = conn.scalar(text(f"""

@@ -397,6 +397,16 @@ def test_jurisdiction_total_matches_the_reference(conn, data, period):
     assert isinstance(got["received"], int) and isinstance(got["on_time_rate"], float)
 
 
+def test_jurisdiction_total_without_history_skips_only_the_history_measures(conn, data):
+    full = measures.jurisdiction_total(conn, OCT, now=NOW)
+    lean = measures.jurisdiction_total(conn, OCT, now=NOW, history=False)
+    assert full["dispatched"] > 0 and lean["dispatched"] == 0 and lean["escalations"] == 0
+    rest = [k for k in measures.SUMMARY_COLUMNS if k not in ("dispatched", "escalations")]
+    for name in rest:
+        a, b = full[name], lean[name]
+        assert (math.isnan(a) and math.isnan(b)) or a == b, name
+
+
 def test_jurisdiction_total_counts_incidents_without_a_unit(conn, data):
     total = measures.jurisdiction_total(conn, OCT, now=NOW)
     by_county = measures.summary(conn, Scope(0), OCT, now=NOW)
