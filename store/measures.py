@@ -274,9 +274,12 @@ def _rate(frame: pd.DataFrame, name: str) -> pd.Series:
 _RESOLVED = "count(*) FILTER (WHERE i.closed_at IS NOT NULL)"
 _ON_TIME = ("count(*) FILTER (WHERE i.closed_at IS NOT NULL AND NOT i.overdue "
             "AND i.closed_at <= i.due_at)")
+#: Where a case's history can lie (``e`` its events, ``i`` the case): from its receipt to a
+#: day past the database clock.  History is partitioned by month: with these bounds a probe
+#: for one case reads the months between, not every month (incl. those made ahead).
+HISTORY_SPAN = "e.at >= i.received_at AND e.at < now() + interval '1 day'"
 _DISPATCHED = ("count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e "
-               "WHERE e.incident_id = i.id AND e.at >= i.received_at "  # months since receipt
-               "AND e.action = 'dispatch'))")
+               f"WHERE e.incident_id = i.id AND {HISTORY_SPAN} AND e.action = 'dispatch'))")
 
 
 def received(db: Bindable, scope: Scope, period: Period, *,

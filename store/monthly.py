@@ -79,10 +79,10 @@ MEASURE_COLUMNS = (
     "urged", "rated", "rating_mean", "supervised_overdue", "accept_hours",
 )
 #: The first 签收 of a case (one index probe per case: ix_incident_event_incident).  History
-#: is partitioned by month of ``at`` and no event precedes its case's receipt: the bound lets
-#: PostgreSQL skip the months before it instead of probing every month.
+#: is partitioned by month of ``at``; no event precedes its case's receipt or lies more than a
+#: day past the database clock: the bounds let PostgreSQL probe only the months between.
 FIRST_ACCEPT = ("(SELECT min(e.at) FROM incident_event e WHERE e.incident_id = i.id "
-                "AND e.at >= i.received_at AND e.action = 'accept')")
+                f"AND {measures.HISTORY_SPAN} AND e.action = 'accept')")
 #: Supervised (督办) cases done after, or still open past, their supervision deadline.
 SUPERVISED_OVERDUE = ("count(*) FILTER (WHERE i.supervised_due IS NOT NULL "
                       "AND coalesce(i.closed_at, now()) > i.supervised_due)")
