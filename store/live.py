@@ -65,7 +65,7 @@ class Listener:
                         for note in conn.notifies(timeout=1.0):
                             self.heard(note.payload)
             except psycopg.Error:
-                pass
+                pass  # the server went away: say so (below), wait, and listen again
             self.healthy_since = None
             self._stop.wait(self.retry_s)
 

@@ -108,9 +108,7 @@ def _move(partitioned: bool) -> None:
         op.execute("DROP FUNCTION IF EXISTS onemap_event_partitions(timestamptz, timestamptz)")
     op.execute("INSERT INTO incident_event SELECT * FROM incident_event_old")
     op.execute("ALTER SEQUENCE incident_event_id_seq OWNED BY incident_event.id")
-    op.execute("DROP TABLE incident_event_old CASCADE")
-    if not partitioned:  # the partitions went with the old table
-        pass
+    op.execute("DROP TABLE incident_event_old CASCADE")  # with its partitions, going back
     for definition in triggers:
         op.execute(definition)
     if forced[0]:
