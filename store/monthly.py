@@ -302,8 +302,8 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
                    count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean,
                    {SUPERVISED_OVERDUE} AS supervised_overdue,
                    {ACCEPT_HOURS} AS accept_hours
-            FROM inc i WHERE i.unit_id IS NOT NULL
-            GROUP BY 1, 2)""",
+            FROM inc i JOIN s ON s.id = i.unit_id  -- only the map's units: a county's report
+            GROUP BY 1, 2)""",                      # reads the history of its own cases only
         *_households_ctes(),
     ]
     sql = f"""{_with(ctes)}
@@ -351,8 +351,8 @@ def grid_counts(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     period = month_period(month, tz)
     ctes, params = _scope_ctes(GRID, within)
     ctes += [_attributed_cte(GRID, "i.id"),
-             "agg AS (SELECT unit_id, count(*) AS n FROM inc "
-             "WHERE unit_id IS NOT NULL GROUP BY 1)"]
+             "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
+             "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
     sql = f"""{_with(ctes)}
         SELECT s.id, coalesce(agg.n, 0) FROM s LEFT JOIN agg ON agg.unit_id = s.id
         ORDER BY s.code, s.id"""
@@ -378,8 +378,8 @@ def top_categories(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
              """ranked AS (
                 SELECT unit_id, category, n,
                        row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
-                FROM (SELECT unit_id, category, count(*) AS n FROM inc
-                      WHERE unit_id IS NOT NULL GROUP BY 1, 2) c)"""]
+                FROM (SELECT i.unit_id, i.category, count(*) AS n FROM inc i
+                      JOIN s ON s.id = i.unit_id GROUP BY 1, 2) c)"""]
     sql = f"""{_with(ctes)}
         SELECT s.id, r.category, r.n
         FROM s LEFT JOIN ranked r ON r.unit_id = s.id AND r.k <= :n
