@@ -50,7 +50,7 @@ def replica_lag(rate: float, seconds: float) -> list[tuple[str, str]]:
     primary.start()
     _say("making the standby (pg_basebackup of the whole cluster) …")
     t0 = time.monotonic()
-    standby = replica.up(primary, say=_say)
+    replica.up(primary, say=_say)
     made = time.monotonic() - t0
     url = primary.url("postgres").replace("postgresql+psycopg://", "postgresql://", 1)
     lags: list[float] = []
@@ -81,7 +81,6 @@ def replica_lag(rate: float, seconds: float) -> list[tuple[str, str]]:
     sampler.join()
     achieved = next((line for line in run.stdout.splitlines() if "achieved" in line), "?")
     replica.drop(primary)
-    del standby
     return [("standby made (pg_basebackup, whole cluster)", f"{made:.1f} s"),
             ("load", achieved.strip()),
             ("replay lag p50 / p99 / max", f"{statistics.median(lags) * 1000:.0f} / "

@@ -73,7 +73,7 @@ def do_part(url: str, job: int, part: int, lo: int, hi: int, kind: str,
             ids, lon, lat = jobs.read_points(conn, kind, lo, hi)
             if len(ids):
                 res = assigner.assign(lon, lat, snap_m=snap_m)
-                depth = {c: d for d, c in _level_columns(assigner).items()} \
+                depth = {c: d for d, c in _level_columns(assigner.n_levels).items()} \
                     if len(columns) > 1 else {}
                 values = np.column_stack([res.grid_id if c == "grid_id"
                                           else res.unit_ids[:, depth[c]] for c in columns])
@@ -86,11 +86,11 @@ def do_part(url: str, job: int, part: int, lo: int, hi: int, kind: str,
     return part, len(ids), changed
 
 
-def _level_columns(assigner: AssignmentEngine) -> dict[int, str]:
+def _level_columns(n_levels: int) -> dict[int, str]:
     from geo.levels import LEVEL_COLUMNS
 
-    if assigner.n_levels != len(LEVEL_COLUMNS):
-        raise OneMapError(f"The unit layer has {assigner.n_levels} levels; incidents keep "
+    if n_levels != len(LEVEL_COLUMNS):
+        raise OneMapError(f"The unit layer has {n_levels} levels; incidents keep "
                           f"{len(LEVEL_COLUMNS)} ({', '.join(LEVEL_COLUMNS.values())}).")
     return dict(LEVEL_COLUMNS)
 
@@ -124,9 +124,8 @@ def run(url: str, kind: str, *, actor: str, scheduler: str | None = "local", wor
         units = load_units_frame(conn)
     if not len(units):
         raise OneMapError("There are no units to assign to; load boundaries first.")
-    assigner = _build(units, snap_m)
     if kind == "incidents":
-        _level_columns(assigner)
+        _level_columns(int(units["level"].nunique()))
     params = {"snap_m": snap_m, "units": _signature(units)}
     with db.begin() as conn:
         job = jobs.open_job(conn, kind, params)
@@ -142,6 +141,7 @@ def run(url: str, kind: str, *, actor: str, scheduler: str | None = "local", wor
     rows = changed = done = 0
     used = 1
     if scheduler is None:
+        assigner = _build(units, snap_m)  # on Dask, a worker builds it (build_engine)
         for part, lo, hi in todo:
             _, n, c = do_part(url, job, part, lo, hi, kind, assigner, snap_m)
             rows, changed, done = rows + n, changed + c, done + 1

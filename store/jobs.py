@@ -107,11 +107,12 @@ def summary(conn: Connection, job: int) -> dict[str, Any]:
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 
 
-def _binary_rows(fields: int) -> np.dtype:
-    """One binary COPY row of ``fields`` non-null 8-byte fields (bigint or float8)."""
+def _binary_rows(types: str) -> np.dtype:
+    """Rows of binary COPY with one 8-byte field per letter of ``types`` (i: bigint,
+    f: float8), none NULL: a field count, then each field's length and value."""
     parts: list[tuple[str, str]] = [("n", ">i2")]
-    for k in range(fields):
-        parts += [(f"len{k}", ">i4"), (f"f{k}", ">i8" if k == 0 else ">f8")]
+    for k, kind in enumerate(types):
+        parts += [(f"len{k}", ">i4"), (f"f{k}", ">i8" if kind == "i" else ">f8")]
     return np.dtype(parts)
 
 
@@ -127,7 +128,7 @@ def read_points(conn: Connection, kind: str, lo: int, hi: int
         for data in copy:
             buf += data
     body = memoryview(buf)[len(_HEADER):len(buf) - 2]  # header … trailer (int16 -1)
-    rows = np.frombuffer(body, dtype=_binary_rows(3))
+    rows = np.frombuffer(body, dtype=_binary_rows("iff"))
     return (rows["f0"].astype(np.int64), rows["f1"].astype(np.float64),
             rows["f2"].astype(np.float64))
 
@@ -144,13 +145,11 @@ def write_part(conn: Connection, job: int, part: int, kind: str, ids: np.ndarray
     conn.execute(text(f"CREATE TEMP TABLE {tmp} (id bigint, "
                       + ", ".join(f"{c} bigint" for c in cols) + ") ON COMMIT DROP"))
     # Binary COPY of fixed-size rows built by numpy; -1 stands for "no unit" (NULL below).
-    dtype = np.dtype([("n", ">i2")] + [x for k in range(len(cols) + 1)
-                                       for x in ((f"len{k}", ">i4"), (f"v{k}", ">i8"))])
-    rows = np.zeros(len(ids), dtype=dtype)
+    rows = np.zeros(len(ids), dtype=_binary_rows("i" * (len(cols) + 1)))
     rows["n"] = len(cols) + 1
-    rows["v0"] = ids
+    rows["f0"] = ids
     for k in range(len(cols)):
-        rows[f"v{k + 1}"] = values[:, k]
+        rows[f"f{k + 1}"] = values[:, k]
     for k in range(len(cols) + 1):
         rows[f"len{k}"] = 8
     with conn.connection.driver_connection.cursor() as cur, \

@@ -104,7 +104,7 @@ def test_the_database_tells_the_listener_which_units_changed(db_url, settings):
         engine.dispose()
 
 
-def test_polling_walls_always_read_and_notified_ones_ask_the_listener(settings):
+def test_polling_walls_always_read(settings):
     from dashboard.wall_callbacks import must_read
     from onemap.context import Runtime
 
