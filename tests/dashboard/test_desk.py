@@ -104,11 +104,36 @@ def test_acting_from_the_desk_leaves_history_and_audit(app, village, wall_engine
     assert audited == ["incident.act", "photo.add"]
 
 
-def test_a_department_sees_only_its_cases(app, wall_engine) -> None:
+def test_a_department_sees_only_its_cases(app, village, wall_engine, settings,
+                                          wall_db_url) -> None:
+    """A case dispatched to the busiest department is on its desk; nothing of another
+    department is (the demo's own waiting cases depend on the day the data was made)."""
+    from intake import service
+    from intake.schema import ActionIn, parse_report
+    from onemap.access import cli_actor
+    from store.runtime import build_runtime
+
     with wall_engine.connect() as conn:
         dept, code = conn.execute(text("""
             SELECT d.id, d.code FROM incident i JOIN department d ON d.id = i.department_id
-            GROUP BY d.id, d.code ORDER BY count(*) DESC LIMIT 1""")).one()
+            GROUP BY d.id, d.code ORDER BY count(*) DESC, d.code LIMIT 1""")).one()
+        x, y = conn.execute(text("""
+            SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit
+            WHERE parent_id = :v AND valid_to IS NULL ORDER BY code LIMIT 1"""),
+                            {"v": village["id"]}).one()
+        other = conn.scalar(text("SELECT code FROM department WHERE id <> :d ORDER BY code "
+                                 "LIMIT 1"), {"d": dept})
+    rt = build_runtime(settings.with_(database_url=wall_db_url), engine=wall_engine,
+                       actor=cli_actor("test"))
+    cases = {}
+    for k, (to, category) in enumerate(((code, "cityscape"), (other, "market"))):
+        # categories no other case of this module has, so neither merges as a duplicate
+        report = parse_report({"source": "grid_app", "external_id": f"DESK-DEPT-{k}",
+                               "category": category, "description": "部门工作台测试",
+                               "location": {"lon": x + k * 1e-3, "lat": y}})
+        cases[to] = service.submit(rt, report).incident["id"]
+        service.act(rt, cases[to], ActionIn(action="dispatch", department=to))
+    with wall_engine.connect() as conn:
         total = conn.scalar(text("SELECT count(*) FROM incident WHERE department_id = :d "
                                  "AND duplicate_of IS NULL AND status = 'dispatched'"),
                             {"d": dept})
@@ -118,7 +143,9 @@ def test_a_department_sees_only_its_cases(app, wall_engine) -> None:
         from store import desk as db_desk
 
         rows = db_desk.queue(runtime().engine, "to_accept", *_window(), limit=200)
-    assert rows and {r["id"] for r in rows} <= _dept_ids(wall_engine, dept)
+    assert cases[code] in {r["id"] for r in rows}
+    assert cases[other] not in {r["id"] for r in rows}  # another department's case
+    assert {r["id"] for r in rows} <= _dept_ids(wall_engine, dept)
     label = next(o["label"] for o in options if o["value"] == "to_accept")
     assert label.startswith("待签收") and int(label.split("(")[1].rstrip(")").replace(",", "")) \
         >= total
