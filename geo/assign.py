@@ -37,6 +37,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geo import kernel
 from geo.crs import (
     WGS84_EPSG,
     CheckedLonLat,
@@ -47,7 +48,7 @@ from geo.crs import (
     to_wgs84,
 )
 from geo.errors import CoordinateError
-from geo.lookup import CANDIDATES, CHECK, NONE, Lookup, build_lookup
+from geo.lookup import CANDIDATES, CHECK, Lookup, build_lookup
 from geo.nearest import NearestGrid
 from geo.units import Hierarchy, read_hierarchy
 
@@ -61,11 +62,11 @@ _M_PER_DEG = 111_320.0
 
 @dataclass(frozen=True)
 class _Pending:
-    """Points whose distance to the nearest grid is not measured yet (gap and outside points
-    beyond the snapping distance): measured on first use of ``distance_m`` or
-    ``nearest_grid_id``."""
+    """What measuring the distances of gap and outside points (not snapped) needs, on first
+    use of ``distance_m`` or ``nearest_grid_id``: all the points as assigned (the arrays
+    passed to :meth:`AssignmentEngine.assign`, not copied — do not change them in place
+    before reading distances) and the nearest-grid index."""
 
-    rows: np.ndarray
     x: np.ndarray
     y: np.ndarray
     nearest: NearestGrid
@@ -85,31 +86,39 @@ class Assignment:
     grid_id: np.ndarray  # int64, -1 when no grid
     unit_ids: np.ndarray  # int64 (N, n_levels), -1 when none
     reason_code: np.ndarray  # int8 index into REASONS
-    _distance: np.ndarray = field(repr=False)
-    _nearest: np.ndarray = field(repr=False)
+    _snapped: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)  # rows, m
     _pending: _Pending | None = field(default=None, repr=False, compare=False)
+    _measured: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False,
+                                                           compare=False)
 
     def __len__(self) -> int:
         return len(self.grid_id)
 
-    def _measure(self) -> None:
-        p = self._pending
-        if p is None:
-            return
-        d, near = p.nearest.find(p.x, p.y)
-        self._distance[p.rows] = d
-        self._nearest[p.rows] = np.where(near >= 0, p.grid_ids[np.maximum(near, 0)], -1)
-        object.__setattr__(self, "_pending", None)
+    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distance_m, nearest_grid_id), filled on first use: 0 and the grid itself for
+        points in a grid (snapped ones: the distance snapped over), measured for the rest."""
+        if self._measured is None:
+            distance = np.zeros(len(self.grid_id), dtype=np.float64)
+            nearest = self.grid_id.copy()
+            rows, d = self._snapped
+            distance[rows] = d
+            p = self._pending
+            rows = np.flatnonzero((self.reason_code == GAP) | (self.reason_code == OUTSIDE))
+            if p is not None and len(rows):
+                d, near = p.nearest.find(p.x[rows], p.y[rows])
+                distance[rows] = d
+                nearest[rows] = np.where(near >= 0, p.grid_ids[np.maximum(near, 0)], -1)
+            object.__setattr__(self, "_measured", (distance, nearest))
+            object.__setattr__(self, "_pending", None)
+        return self._measured  # type: ignore[return-value]
 
     @property
     def distance_m(self) -> np.ndarray:
-        self._measure()
-        return self._distance
+        return self._measure()[0]
 
     @property
     def nearest_grid_id(self) -> np.ndarray:
-        self._measure()
-        return self._nearest
+        return self._measure()[1]
 
     @property
     def reason(self) -> np.ndarray:
@@ -186,7 +195,12 @@ class _LevelIndex:
                ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`covering`, through a raster of this level's polygons: whole cells answer
         without a test, boundary cells test their few candidates."""
-        pos = lookup.find(x, y).astype(np.int64)
+        return self.locate_codes(lookup, x, y, lookup.find(x, y))
+
+    def locate_codes(self, lookup: Lookup, x: np.ndarray, y: np.ndarray, codes: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`locate` for points whose cell codes in ``lookup`` are already read."""
+        pos = codes.astype(np.int64)
         hits = (pos >= 0).astype(np.int64)
         cand = np.flatnonzero(pos <= CANDIDATES)
         if len(cand):
@@ -204,7 +218,10 @@ class _LevelIndex:
         """Exact covers test of candidate pairs (point pi, polygon gi); as :meth:`covering`."""
         n = len(x)
         win = np.full(n, -1, dtype=np.int64)
-        by_geom = np.argsort(gi, kind="stable")  # same polygon in a row: ~3x faster (cache)
+        # same polygon in a row: ~3x faster (GEOS's prepared-geometry cache); a radix sort
+        # on 16-bit keys when the polygons are few enough
+        key = gi.astype(np.uint16) if len(self.ids) <= 65_536 else gi
+        by_geom = np.argsort(key, kind="stable")
         pi, gi = pi[by_geom], gi[by_geom]
         hit = shapely.intersects_xy(self.geoms[gi], x[pi], y[pi])
         pi, gi = pi[hit], gi[hit]
@@ -224,7 +241,8 @@ class _LevelIndex:
 class AssignmentEngine:
     """Built once from the unit polygons of all levels (:meth:`build`), reused for many calls."""
 
-    def __init__(self, hierarchy: Hierarchy, lookup: Lookup, crs: pyproj.CRS) -> None:
+    def __init__(self, hierarchy: Hierarchy, lookup: Lookup, crs: pyproj.CRS,
+                 snap_m: float = 50.0) -> None:
         h = hierarchy
         self.hierarchy = h
         self.lookup = lookup
@@ -239,14 +257,19 @@ class AssignmentEngine:
         self._grid_ancestors = h.ancestors[grid]
         self._ancestors_or_none = np.vstack([self._grid_ancestors,
                                              np.full((1, h.n_levels), -1, dtype=np.int64)])
-        self._near_masks: dict[float, np.ndarray] = {}  # snap_m → cells maybe that near
-        # the top level's own raster, cells as large as the grids' (it only sorts points
-        # that no grid holds into gap and outside); a layer of grids alone needs none
-        self._top_lookup = build_lookup(self.levels[0].geoms, cell_dx=lookup.dx,
-                                        cell_dy=lookup.dy, max_cells=4_000_000) \
-            if self.levels else None
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
         self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric)
+        # the first pass's raster (geo.kernel) for the usual snapping distance: the grid
+        # raster's empty cells told apart by the top level's raster on the same lattice
+        # (gap or outside) and by the snapping filter; another distance gets its own on
+        # first use.  The top raster is needed only for this.
+        top = build_lookup(self.levels[0].geoms, like=lookup) if self.levels else None
+        self._snap_m = snap_m
+        fine = kernel.first_raster(
+            lookup, top, len(self.grids.ids), len(self.levels[0].ids) if self.levels else 0,
+            kernel.near_mask(lookup, self.nearest.to_metric, self.nearest.edge_tree, snap_m))
+        self._first = {snap_m: fine}
+        kernel.warm()
 
     @classmethod
     def build(
@@ -270,6 +293,11 @@ class AssignmentEngine:
         h = read_hierarchy(units)
         grid_geoms = h.geoms[h.levels == h.grid_level]
         xmin, ymin, xmax, ymax = shapely.total_bounds(grid_geoms)
+        # grids and the top level are rasterised on one lattice over both of them
+        bounds = shapely.total_bounds(h.geoms[h.levels <= min(0, h.grid_level)]
+                                      if h.grid_level else grid_geoms)
+        bounds = (min(bounds[0], xmin), min(bounds[1], ymin), max(bounds[2], xmax),
+                  max(bounds[3], ymax))
         lat0 = (ymin + ymax) / 2
         kx = max(np.cos(np.radians(lat0)), 0.01)
         if cell_m is None:
@@ -279,11 +307,9 @@ class AssignmentEngine:
             # points fall where an edge passes
             cell_m = min(cell_m, max_cell_m)
         dy = cell_m / _M_PER_DEG
-        lookup = build_lookup(grid_geoms, cell_dx=dy / kx, cell_dy=dy, max_cells=max_cells)
-        engine = cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0))
-        # the usual snapping distance's raster filter: build() pays, assign() does not
-        engine._maybe_near(np.zeros(0), np.zeros(0), snap_m)
-        return engine
+        lookup = build_lookup(grid_geoms, cell_dx=dy / kx, cell_dy=dy, max_cells=max_cells,
+                              bounds=bounds)
+        return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0), snap_m)
 
     @property
     def n_levels(self) -> int:
@@ -295,141 +321,78 @@ class AssignmentEngine:
 
     def assign(self, lon: Any, lat: Any, *, snap_m: float | None = 50.0) -> Assignment:
         """Assign WGS84 points (arrays or scalars) to grids and all levels; see module doc."""
-        x = np.asarray(lon, dtype=np.float64).ravel()
-        y = np.asarray(lat, dtype=np.float64).ravel()
+        x = np.ascontiguousarray(lon, dtype=np.float64).ravel()
+        y = np.ascontiguousarray(lat, dtype=np.float64).ravel()
         if x.shape != y.shape:
             raise CoordinateError(f"lon and lat differ in length: {len(x)} vs {len(y)}.")
-        bad = ~(np.isfinite(x) & np.isfinite(y))
-        if bad.any():
-            idx = np.flatnonzero(bad)[:5]
+        snapping = snap_m is not None and snap_m > 0
+        top = self.levels[0] if self.levels else None
+        # one compiled pass settles every point a raster can (geo.kernel); the rest follow
+        r = kernel.classify(x, y, self.lookup, self._first_raster(
+            snap_m if snapping else self._snap_m), len(top.ids) if top is not None else 0,
+            top.ids if top is not None else self.grids.ids, self._grid_ancestors,
+            self.grids.ids, snap_m if snapping else None)
+        if r["bad"]:
+            idx = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))[:5]
             rows = "; ".join(f"row {i}: lon={x[i]}, lat={y[i]}" for i in idx)
             raise CoordinateError(
-                f"{int(bad.sum())} point(s) have a missing coordinate ({rows}). "
+                f"{r['bad']} point(s) have a missing coordinate ({rows}). "
                 "Drop them or fix them before assignment."
             )
-        n = len(x)
-        pos = self.lookup.find(x, y).astype(np.int64)
-        reason = np.full(n, INSIDE, dtype=np.int8)
-        cand = np.flatnonzero(pos <= CANDIDATES)
-        if len(cand):
-            which, gi = self.lookup.candidates(pos[cand])
-            win, hits = self.grids.test_pairs(x[cand], y[cand], which, gi)
-            pos[cand] = win
-            reason[cand[hits >= 2]] = EDGE
-        chk = np.flatnonzero(pos == CHECK)
-        if len(chk):
-            win, hits = self.grids.covering(x[chk], y[chk])
-            pos[chk] = win
-            reason[chk[hits >= 2]] = EDGE
-        pos[pos < 0] = -1
-        has = pos >= 0
-        # one gather: row -1 of the table is all -1 (no grid)
-        unit_ids = np.take(self._ancestors_or_none, pos, axis=0)
-        distance = np.zeros(n, dtype=np.float64)
-        nearest = np.full(n, -1, dtype=np.int64)
-        rest = np.flatnonzero(~has)
-        if len(rest):
-            xr, yr = x[rest], y[rest]
-            in_top = np.zeros(len(rest), dtype=bool)
-            for k, level in enumerate(self.levels):
-                # outside points need no unit ids: test lower levels only inside the top level
-                sub = np.arange(len(rest)) if k == 0 else np.flatnonzero(in_top)
-                if k == 0:  # most of these points are far outside: the top level's raster
-                    win, _ = level.locate(self._top_lookup, xr, yr)
-                else:
-                    win, _ = level.covering(xr[sub], yr[sub])
-                unit_ids[rest[sub], k] = np.where(win >= 0, level.ids[np.maximum(win, 0)], -1)
-                if k == 0:
-                    in_top = win >= 0
-            reason[rest] = np.where(in_top, GAP, OUTSIDE)
-            if snap_m is not None and snap_m > 0:
-                # Only outside points within snap_m of a grid need a distance now: the lookup
-                # raster rules out those far from every grid, and a bounded search (prepared
-                # dwithin in metres) measures the rest.
-                out = np.flatnonzero(~in_top)
-                out = out[self._maybe_near(xr[out], yr[out], snap_m)]
-                d, near = self.nearest.within(xr[out], yr[out], snap_m)
-                snap = near >= 0
-                s = rest[out[snap]]
-                pos[s] = near[snap]
-                reason[s] = SNAPPED
-                unit_ids[s] = self._grid_ancestors[near[snap]]
-                distance[s] = d[snap]
-                unmeasured = np.ones(len(rest), dtype=bool)
-                unmeasured[out[snap]] = False
-            else:
-                unmeasured = np.ones(len(rest), dtype=bool)
-            later = rest[unmeasured]
-            distance[later] = np.nan
-            pending = _Pending(later, xr[unmeasured], yr[unmeasured], self.nearest,
-                               self.grids.ids) if len(later) else None
-        else:
-            pending = None
-        grid_id = np.where(pos >= 0, self.grids.ids[np.maximum(pos, 0)], -1)
-        nearest = np.where(pos >= 0, grid_id, nearest)
-        return Assignment(grid_id, unit_ids, reason, distance, nearest, pending)
+        grid_id, unit_ids, reason = r["grid_id"], r["unit_ids"], r["reason"]
+        grid, top_far, top_near = r[kernel.GRID], r[kernel.TOP], r[kernel.TOP_NEAR]
+        ancestors, ids = self._grid_ancestors, self.grids.ids
+        if len(grid):  # cells grid edges cross: the exact test
+            win, hits = self.grids.locate_codes(self.lookup, x[grid], y[grid], r["grid_codes"])
+            got = win >= 0
+            g, w = grid[got], win[got]
+            grid_id[g] = ids[w]
+            unit_ids[g] = ancestors[w]
+            reason[g] = INSIDE
+            reason[grid[hits >= 2]] = EDGE
+            top_near = np.concatenate([top_near, grid[~got]])  # a grid touches their cell
+        gaps, nears = [r[kernel.IN_TOP]], [r[kernel.NEAR]]
+        for rows_, close in ((top_far, False), (top_near, True)):
+            if len(rows_) and top is not None:  # a top unit's edge: the exact test
+                win, _ = top.covering(x[rows_], y[rows_])
+                has = win >= 0
+                unit_ids[rows_[has], 0] = top.ids[win[has]]
+                reason[rows_[has]] = GAP
+                gaps.append(rows_[has])
+                rows_ = rows_[~has]
+            if close and snapping:
+                nears.append(rows_)
+        gap = np.concatenate(gaps)
+        if len(gap):  # gap points: lower levels by their own polygons
+            for k, level in enumerate(self.levels[1:], start=1):
+                win, _ = level.covering(x[gap], y[gap])
+                unit_ids[gap, k] = np.where(win >= 0, level.ids[np.maximum(win, 0)], -1)
+        near = np.concatenate(nears)
+        snapped = (near[:0], np.zeros(0))
+        if len(near):
+            # only outside points within snap_m of a grid need a distance now: a bounded
+            # search (prepared dwithin in metres) measures those the raster let through
+            d, hit = self.nearest.within(x[near], y[near], snap_m)
+            snap = hit >= 0
+            s, h = near[snap], hit[snap]
+            reason[s] = SNAPPED
+            grid_id[s] = ids[h]
+            unit_ids[s] = ancestors[h]
+            snapped = (s, d[snap])
+        # gap and outside points (not snapped) get their distance when it is first read
+        return Assignment(grid_id, unit_ids, reason, snapped, _Pending(x, y, self.nearest, ids))
 
-    def _maybe_near(self, x: np.ndarray, y: np.ndarray, snap_m: float) -> np.ndarray:
-        """False for points certainly farther than ``snap_m`` from every grid: those in
-        lookup cells more than ``snap_m`` (plus a cell) from any cell a grid touches, or that
-        far outside the raster.  True may still be far (the exact test decides)."""
-        lk = self.lookup
-        cell_m = lk.dy * _M_PER_DEG
-        k = int(np.ceil(snap_m / cell_m)) + 1
-        mask = self._near_masks.get(snap_m)
-        if mask is None:
-            mask = lk.cells != NONE
-            ny, nx = mask.shape
-            for axis, size in ((0, ny), (1, nx)):  # square (Chebyshev) dilation by k cells
-                grown = mask.copy()
-                for step in range(1, min(k, size) + 1):
-                    if axis == 0:
-                        grown[step:] |= mask[:-step]
-                        grown[:-step] |= mask[step:]
-                    else:
-                        grown[:, step:] |= mask[:, :-step]
-                        grown[:, :-step] |= mask[:, step:]
-                mask = grown
-            # then keep only the empty cells of that band that an exposed grid edge really
-            # comes within snap_m of (cell boxes in metres against the edge chains)
-            band = np.flatnonzero(mask.ravel() & (lk.cells.ravel() == NONE))
-            if len(band):
-                row, col = np.divmod(band, nx)
-                xs = lk.x0 + np.stack([col, col + 1, col, col + 1]) * lk.dx
-                ys = lk.y0 + np.stack([row, row, row + 1, row + 1]) * lk.dy
-                mx, my = self.nearest.to_metric(xs.ravel(), ys.ravel())
-                mx, my = mx.reshape(4, -1), my.reshape(4, -1)
-                boxes = shapely.box(mx.min(0), my.min(0), mx.max(0), my.max(0))
-                near, _ = self.nearest.edge_tree.query(boxes, predicate="dwithin",
-                                                       distance=1.01 * snap_m)
-                keep = np.zeros(len(band), dtype=bool)
-                keep[near] = True
-                flat = mask.ravel()
-                flat[band[~keep]] = False
-            self._near_masks[snap_m] = mask
-        ny, nx = mask.shape
-        out = np.zeros(len(x), dtype=bool)
-        # the raster grown by snap_m (generously, in longitude degrees): beyond it, far
-        grow = 1.01 * snap_m / (_M_PER_DEG * (lk.dy / lk.dx))
-        x1, y1 = lk.x0 + nx * lk.dx, lk.y0 + ny * lk.dy
-        box = np.flatnonzero((x > lk.x0 - grow) & (x < x1 + grow) & (y > lk.y0 - grow)
-                             & (y < y1 + grow))
-        if not len(box):
-            return out
-        xb, yb = x[box], y[box]
-        u = np.floor((xb - lk.x0) / lk.dx)
-        v = np.floor((yb - lk.y0) / lk.dy)
-        inside = (u >= 0) & (u < nx) & (v >= 0) & (v < ny)
-        hit = np.zeros(len(box), dtype=bool)
-        hit[inside] = mask.ravel()[v[inside].astype(np.int64) * nx + u[inside].astype(np.int64)]
-        # beyond the raster (whose rim cells touch no grid): near only within snap_m of it
-        kx = lk.dy / lk.dx  # metres per degree of longitude / of latitude
-        du = np.maximum(np.maximum(lk.x0 - xb, xb - x1), 0) * kx
-        dv = np.maximum(np.maximum(lk.y0 - yb, yb - y1), 0)
-        far = np.hypot(du, dv) * _M_PER_DEG > 1.01 * snap_m
-        hit[~inside] = ~far[~inside]
-        out[box] = hit
-        return out
+    def _first_raster(self, snap_m: float) -> np.ndarray:
+        """The first pass's raster for snapping distance ``snap_m`` (built on first use from
+        the usual distance's)."""
+        cells = self._first.get(snap_m)
+        if cells is None:
+            mask = kernel.near_mask(self.lookup, self.nearest.to_metric,
+                                    self.nearest.edge_tree, snap_m)
+            cells = self._first[snap_m] = kernel.with_near(
+                self._first[self._snap_m], len(self.grids.ids),
+                len(self.levels[0].ids) if self.levels else 0, mask)
+        return cells
 
     def explain(self, result: Assignment, i: int) -> str:
         """One sentence telling an operator why point ``i`` landed where it did."""

@@ -91,17 +91,29 @@ def _edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def build_lookup(
-    geoms: np.ndarray, *, cell_dx: float, cell_dy: float, max_cells: int = 30_000_000
+    geoms: np.ndarray, *, cell_dx: float = 0.0, cell_dy: float = 0.0,
+    max_cells: int = 30_000_000, bounds: tuple[float, float, float, float] | None = None,
+    like: Lookup | None = None,
 ) -> Lookup:
-    """Rasterise ``geoms`` (polygons / multipolygons) into a :class:`Lookup`."""
-    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    n_cells = ((xmax - xmin) / cell_dx + 3) * ((ymax - ymin) / cell_dy + 3)
-    if n_cells > max_cells:  # keep memory bounded: coarsen uniformly
-        f = float(np.sqrt(n_cells / max_cells))
-        cell_dx, cell_dy = cell_dx * f, cell_dy * f
-    x0, y0 = xmin - cell_dx, ymin - cell_dy
-    nx = int(np.ceil((xmax - x0) / cell_dx)) + 2
-    ny = int(np.ceil((ymax - y0) / cell_dy)) + 2
+    """Rasterise ``geoms`` (polygons / multipolygons) into a :class:`Lookup` over their
+    bounds, or over ``bounds`` (which must hold them), or on the very lattice of ``like``
+    (same origin, cells and shape; ``geoms`` must lie within it)."""
+    if like is not None:
+        x0, y0, cell_dx, cell_dy = like.x0, like.y0, like.dx, like.dy
+        ny, nx = like.cells.shape
+        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+        if xmin < x0 + cell_dx or ymin < y0 + cell_dy or xmax > x0 + (nx - 1) * cell_dx \
+                or ymax > y0 + (ny - 1) * cell_dy:
+            raise ValueError("geoms reach beyond the lattice they are to share")
+    else:
+        xmin, ymin, xmax, ymax = bounds if bounds is not None else shapely.total_bounds(geoms)
+        n_cells = ((xmax - xmin) / cell_dx + 3) * ((ymax - ymin) / cell_dy + 3)
+        if n_cells > max_cells:  # keep memory bounded: coarsen uniformly
+            f = float(np.sqrt(n_cells / max_cells))
+            cell_dx, cell_dy = cell_dx * f, cell_dy * f
+        x0, y0 = xmin - cell_dx, ymin - cell_dy
+        nx = int(np.ceil((xmax - x0) / cell_dx)) + 2
+        ny = int(np.ceil((ymax - y0) / cell_dy)) + 2
     a, b, poly = _edges(geoms)
     ua, va = (a[:, 0] - x0) / cell_dx, (a[:, 1] - y0) / cell_dy
     ub, vb = (b[:, 0] - x0) / cell_dx, (b[:, 1] - y0) / cell_dy
