@@ -2,7 +2,8 @@
 
     python bench/province.py [--database-url URL] [--scale 0.1] [--people 1.0] [--runs 2]
 
-* A database of its own (name + ``_province``) with ``onemap demo --region
+* A database of its own (name + ``_province``; another scale than 0.1: name +
+  ``_province_s<scale>``) with ``onemap demo --region
   province-synthetic --scale S --people P`` loaded once (its time is printed then, and kept in
   ``var/bench-province-load.txt`` for later runs). ``--scale 1`` (86 counties, ~100k grids,
   10 M households) was not run here (scale 0.1: 285 s, 2.7 GB, so ~50 min and
@@ -46,10 +47,12 @@ def prepare(base_url: str, scale: float, people: float) -> tuple[str, str]:
     from store.engine import ensure_database
 
     url = make_url(base_url)
-    url = url.set(database=f"{url.database}_province").render_as_string(hide_password=False)
+    # scale 0.1 keeps the database it always had; another scale gets one of its own
+    suffix = "_province" if scale == 0.1 else f"_province_s{scale:g}".replace(".", "_")
+    url = url.set(database=f"{url.database}{suffix}").render_as_string(hide_password=False)
     ensure_database(url)
     engine = create_engine(url)
-    note = ROOT / "var" / "bench-province-load.txt"
+    note = ROOT / "var" / f"bench{suffix.replace('_', '-')}-load.txt"
     try:
         migrate.upgrade(engine)
         t0 = time.monotonic()
