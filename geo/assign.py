@@ -21,8 +21,10 @@ points, and every other distance waits until a caller reads it.
 Speed: a raster :class:`geo.lookup.Lookup` answers points in cells wholly inside one grid
 with no polygon test; a point in a cell that an edge crosses is tested exactly (GEOS prepared
 point-in-polygon, ``shapely.intersects_xy``) against that cell's few candidate grids only, so
-the answers are those of the exact test.  Higher levels are tested only for points no grid
-covers, and :class:`geo.nearest.NearestGrid` measures distances for those.
+the answers are those of the exact test.  One compiled pass (:mod:`geo.kernel`) reads, per
+point, one raster that also tells empty cells apart (in a gap of a top unit, outside near a
+grid, outside and far), so most points need nothing more; higher levels are tested only for
+the few points no raster settles, and :class:`geo.nearest.NearestGrid` measures distances.
 """
 
 from __future__ import annotations

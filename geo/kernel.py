@@ -10,7 +10,7 @@ and their answers are those of the lookup — nothing about exactness changes.  
 
 * ``0 … G-1``  the whole cell is in that grid;
 * ``G … G+T-1`` in no grid, the whole cell in that top unit (a gap);
-* ``G+T`` (:data:`NEAR`) outside every unit, maybe within the snapping distance of a grid;
+* ``G+T``  outside every unit, maybe within the snapping distance of a grid;
 * ``G+T+1`` / ``G+T+2`` a top unit's edge crosses the cell (far from / maybe near a grid);
 * ``NONE`` outside every unit and farther than the snapping distance from every grid;
 * ``CHECK`` and below: the lookup's codes for cells grid edges cross.
