@@ -183,30 +183,53 @@ def _check_within(conn: Connection, within: tuple[int, int] | None) -> None:
                          f"{within[0]}")
 
 
-def _attributed_cte(level: int, columns: str) -> str:
+def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
     """``inc(unit_id, …)``: non-duplicate incidents received in ``[:lo, :end)`` with the unit
     of the whole month's map they count under (NULL when none; see *Attribution*) and
     ``columns`` (over i).  Attributing against the whole map and only then keeping the units
-    of ``s`` makes a ``within`` view equal the same rows of the whole view."""
+    of ``s`` makes a ``within`` view equal the same rows of the whole view.
+
+    ``narrowed`` (a ``within`` view): only cases that can count under a unit of ``s`` are
+    read — those whose frozen unit maps into ``s``, and unmapped ones inside the extent of
+    ``s`` (a unit of ``s`` can only cover a point there).  Every other case would be dropped
+    by the join with ``s`` anyway, so the rows are the same; but a county's report no longer
+    attributes (and reads the history of) every case of the province."""
     column = unit_column(level)
-    return f"""m AS MATERIALIZED (
-        SELECT f.id AS frozen, coalesce(s1.id, s2.id) AS unit_id
-        FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
-             LEFT JOIN full_map s2 ON s2.code = f.code
-        WHERE f.level = :level),
-    ext AS MATERIALIZED (
-        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM full_map),
-    inc AS (
-        SELECT coalesce(
+    attributed = f"""coalesce(
                    m.unit_id,
                    CASE WHEN i.geom && (SELECT box FROM ext) THEN
                        (SELECT u.id FROM unit u
                         WHERE u.level = :level AND u.geom && i.geom AND {_VALID}
                           AND ST_Covers(u.geom, i.geom)
-                        ORDER BY u.code, u.id LIMIT 1) END) AS unit_id,
-               {columns}
+                        ORDER BY u.code, u.id LIMIT 1) END)"""
+    window = "i.received_at >= :lo AND i.received_at < :end AND i.duplicate_of IS NULL"
+    head = """m AS MATERIALIZED (
+        SELECT f.id AS frozen, coalesce(s1.id, s2.id) AS unit_id
+        FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
+             LEFT JOIN full_map s2 ON s2.code = f.code
+        WHERE f.level = :level),
+    ext AS MATERIALIZED (
+        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM full_map),"""
+    if not narrowed:
+        return f"""{head}
+    inc AS (
+        SELECT {attributed} AS unit_id, {columns}
         FROM incident i LEFT JOIN m ON m.frozen = i.{column}
-        WHERE i.received_at >= :lo AND i.received_at < :end AND i.duplicate_of IS NULL)"""
+        WHERE {window})"""
+    # two parts, so that the first reads the cases of the frozen units that map into s
+    # through the index on the frozen column, not every case of the window
+    return f"""{head}
+    ext_s AS MATERIALIZED (
+        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM s),
+    m_s AS MATERIALIZED (SELECT frozen, unit_id FROM m WHERE unit_id IN (SELECT id FROM s)),
+    inc AS (
+        SELECT m.unit_id, {columns}
+        FROM m_s m JOIN incident i ON i.{column} = m.frozen
+        WHERE {window}
+        UNION ALL
+        SELECT {attributed} AS unit_id, {columns}
+        FROM incident i LEFT JOIN m ON m.frozen = i.{column}
+        WHERE {window} AND m.unit_id IS NULL AND i.geom && (SELECT box FROM ext_s))"""
 
 
 def _no_jit(conn: Connection) -> None:
@@ -294,7 +317,8 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     ctes += [
         _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
                                "i.handling_level, i.urged_count, i.rating, "
-                               f"i.supervised_due, {FIRST_ACCEPT} AS accepted_at"),
+                               f"i.supervised_due, {FIRST_ACCEPT} AS accepted_at",
+                        narrowed=within is not None),
         f"""agg AS (
             SELECT i.unit_id, i.received_at >= :start AS cur, count(*) AS n,
                    {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()},
@@ -350,7 +374,7 @@ def grid_counts(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     attributed as in :func:`month_measures`; indexed by grid id in code order, for hot spots."""
     period = month_period(month, tz)
     ctes, params = _scope_ctes(GRID, within)
-    ctes += [_attributed_cte(GRID, "i.id"),
+    ctes += [_attributed_cte(GRID, "i.id", narrowed=within is not None),
              "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
              "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
     sql = f"""{_with(ctes)}
@@ -374,7 +398,7 @@ def top_categories(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     _positive(n)
     period = month_period(month, tz)
     ctes, params = _scope_ctes(level, within)
-    ctes += [_attributed_cte(level, "i.category"),
+    ctes += [_attributed_cte(level, "i.category", narrowed=within is not None),
              """ranked AS (
                 SELECT unit_id, category, n,
                        row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
