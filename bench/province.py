@@ -6,9 +6,9 @@
   ``_province_s<scale>``) with ``onemap demo --region
   province-synthetic --scale S --people P`` loaded once (its time is printed then, and kept in
   ``var/bench-province-load.txt`` for later runs). ``--scale 1`` (86 counties, ~100k grids,
-  10 M households) was not run here (scale 0.1: 285 s, 2.7 GB, so ~50 min and
-  ~27 GB by extrapolation); the default 0.1 is 9 counties, ~10k grids,
-  ~1 M households and ~1 M incidents with their histories.
+  10 M households and incidents, 72 M events) took 55 min and 25 GB here (session 9); the
+  default 0.1 is 9 counties, ~10k grids, ~1 M households and ~1 M incidents with their
+  histories.
 * **Wall**: the real server (2 gunicorn workers) and headless Chromium; first full paint for a
   county's commander in the province database (its towns drawn, legend, KPIs, latest list);
   then bench/wall.py's operator tour (levels, measures, windows, a filter, drill into a town and
