@@ -257,8 +257,6 @@ class AssignmentEngine:
             for sel in (np.flatnonzero(h.levels == k) for k in range(h.grid_level))
         ]
         self._grid_ancestors = h.ancestors[grid]
-        self._ancestors_or_none = np.vstack([self._grid_ancestors,
-                                             np.full((1, h.n_levels), -1, dtype=np.int64)])
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
         self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric)
         # the first pass's raster (geo.kernel) for the usual snapping distance: the grid
@@ -296,10 +294,8 @@ class AssignmentEngine:
         grid_geoms = h.geoms[h.levels == h.grid_level]
         xmin, ymin, xmax, ymax = shapely.total_bounds(grid_geoms)
         # grids and the top level are rasterised on one lattice over both of them
-        bounds = shapely.total_bounds(h.geoms[h.levels <= min(0, h.grid_level)]
-                                      if h.grid_level else grid_geoms)
-        bounds = (min(bounds[0], xmin), min(bounds[1], ymin), max(bounds[2], xmax),
-                  max(bounds[3], ymax))
+        bounds = tuple(shapely.total_bounds(h.geoms[(h.levels == 0)
+                                                    | (h.levels == h.grid_level)]))
         lat0 = (ymin + ymax) / 2
         kx = max(np.cos(np.radians(lat0)), 0.01)
         if cell_m is None:

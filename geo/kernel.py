@@ -41,11 +41,11 @@ INSIDE, GAP, OUTSIDE = 0, 2, 3  # geo.assign.REASONS positions
 M_PER_DEG = 111_320.0
 
 
-def _compile(parallel: bool):  # noqa: C901
+def _compile(parallel: bool):
     """The first pass, compiled serial or parallel (``prange`` is ``range`` when serial)."""
 
     @njit(cache=True, nogil=True, parallel=parallel)
-    def first_pass(x, y, x0, y0, ix, iy, cells, g, t, snap, box, kx, far_m,  # noqa: PLR0913
+    def first_pass(x, y, x0, y0, ix, iy, cells, g, t, snap, box, kx, far_m,
                   top_ids, anc, grid_ids, code, grid_id, units, reason, rare):
         assert parallel in (True, False)  # in the closure: numba caches the two apart
         n = x.shape[0]

@@ -106,6 +106,8 @@ def build_lookup(
                 or ymax > y0 + (ny - 1) * cell_dy:
             raise ValueError("geoms reach beyond the lattice they are to share")
     else:
+        if cell_dx <= 0 or cell_dy <= 0:
+            raise ValueError("cell_dx and cell_dy must be positive (or give a lattice: like=)")
         xmin, ymin, xmax, ymax = bounds if bounds is not None else shapely.total_bounds(geoms)
         n_cells = ((xmax - xmin) / cell_dx + 3) * ((ymax - ymin) / cell_dy + 3)
         if n_cells > max_cells:  # keep memory bounded: coarsen uniformly
