@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from accounts.service import add_user
+from geo.levels import CITY, COUNTY, TOP, TOWN, VILLAGE
 from onemap import passwords
 from onemap.access import USER_ROLES, Actor
 from onemap.context import Runtime
@@ -42,15 +43,17 @@ def demo_users(rt: Runtime) -> list[dict[str, Any]]:
     units = db_users.first_branch(rt.engine)
     if not units:
         return []
-    county, town = units.get(0), units.get(1, units.get(0))
+    county, town = units.get(TOP), units.get(TOWN, units.get(TOP))
     grid = units[max(units)]
     department = db_users.department_codes(rt.engine)[:1]
     homes = {"admin": None, "auditor": None, "grid_worker": grid, "handler": town}
     made = []
     plan = [(f"demo_{role}", role, homes.get(role, county)) for role in USER_ROLES]
     plan.append(("demo_town", "commander", town))
-    if units.get(2):  # the village desk of the demo grid: 村接单
-        plan.append(("demo_village", "handler", units[2]))
+    if units.get(VILLAGE):  # the village desk of the demo grid: 村接单
+        plan.append(("demo_village", "handler", units[VILLAGE]))
+    if CITY is not None and units.get(COUNTY):  # five levels: a county's commander too
+        plan.append(("demo_county", "commander", units[COUNTY]))
     for username, role, unit in plan:
         if role == "department" and not department:
             continue

@@ -345,7 +345,7 @@ def register_routes(server: Flask, rt: Runtime) -> None:
         level = request.args.get("level", "1")
         if len(month) != 7 or not month[:4].isdigit() or not month[5:].isdigit() \
                 or not level.isdigit() or int(level) not in mv.LEVEL_KEYS:
-            raise OneMapError("month=YYYY-MM and level=0..3 are required")
+            raise OneMapError(f"month=YYYY-MM and level=0..{len(mv.LEVEL_KEYS) - 1} are required")
         return month, int(level)
 
     @server.route("/monthly/units.geojson")

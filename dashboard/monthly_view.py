@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from dashboard import view as v
 from geo import measures as measure_registry
-from geo.levels import LEVEL_KEYS  # noqa: F401  (re-exported)
+from geo.levels import LEVEL_KEYS, TOP  # noqa: F401  (re-exported)
 from geo.measures import Measure
 from reports.measures import class_limits
 
-DEFAULT_LEVEL = 1
+DEFAULT_LEVEL = TOP + 1  # towns of a county, counties of a city
 
 
 MEASURES = measure_registry.on("monthly")  # the choropleth's measures (geo.measures)

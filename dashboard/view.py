@@ -15,12 +15,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geo.levels import LEVEL_BY_DEPTH, TOP, TOWN
 from geo.measures import BY_KEY
 from geo.measures import MEASURES as MEASURE_REGISTRY
 from store.measures import Filters, Period
 
-LEVELS = (0, 1, 2, 3)  # county, town/street, village/community, grid
-DEFAULT_LEVEL = 1  # towns: the county alone says little, grids are too many to read at once
+#: the depths of the deployment's levels (county … grid, or city … grid)
+LEVELS: tuple[int, ...] = tuple(LEVEL_BY_DEPTH)
+#: the level below the top (a county's towns, a city's counties): the top alone says little,
+#: grids are too many to read at once
+DEFAULT_LEVEL = TOP + 1
 WINDOWS = ("today", "7d", "30d", "custom")
 DEFAULT_WINDOW = "7d"
 
@@ -56,6 +60,13 @@ class View:
         parent = value.get("parent")
         return cls(level, None if parent is None else int(parent),
                    tuple(int(i) for i in value.get("path") or ()))
+
+
+def opening_level(home_levels: list[int]) -> int:
+    """The level a wall opens on for an actor whose own units are of ``home_levels``: the
+    units below a city or a county (its counties, its towns); a town's or a village's own."""
+    home = min(home_levels, default=TOP)
+    return min(max(DEFAULT_LEVEL, home + (1 if home < TOWN else 0)), LEVELS[-1])
 
 
 def drill(view: View, unit: Mapping[str, Any]) -> View | None:

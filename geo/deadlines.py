@@ -23,16 +23,35 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from geo import levels as lv
 from geo.errors import GeoError
-from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 
-LEVEL_DEADLINE_DAYS = {GRID: 0, VILLAGE: 3, TOWN: 5, COUNTY: 7}  # 0 = end of the same day
+#: days by level key (0 = end of the same day); a deployment uses those of its levels
+DEADLINE_DAYS_BY_KEY = {"grid": 0, "village": 3, "town": 5, "county": 7, "city": 10}
+LEVEL_DEADLINE_DAYS = {lv.LEVEL_BY_KEY[k].depth: d for k, d in DEADLINE_DAYS_BY_KEY.items()
+                       if k in lv.LEVEL_BY_KEY}
 SEVERITY_DEADLINE_DAYS = {"high": 1, "medium": 3, "low": 7}
 CALENDAR_FILE = Path(__file__).resolve().parents[1] / "data" / "calendar" / "cn_workdays.csv"
 
 
 class DeadlineError(GeoError):
     """A deadline rule or calendar is unusable (unknown level or severity, bad file row)."""
+
+
+def level_days(rules: Iterable[tuple[str, int]]) -> dict[int, int]:
+    """``(("grid", 0), ("3", 0), …)`` → depth → days.  A key may be a level's key or depth;
+    a level of the vocabulary this deployment does not have (``city``) is skipped."""
+    out: dict[int, int] = {}
+    known = {key for key, *_ in lv.VOCABULARY}
+    for key, days in rules:
+        key = str(key).strip().lower()
+        if key in known and key not in lv.LEVEL_BY_KEY:
+            continue
+        try:
+            out[lv.parse_level(key)] = int(days)
+        except lv.LevelError as exc:
+            raise DeadlineError(f"deadline rule {key}:{days}: {exc}") from None
+    return out
 
 
 @dataclass(frozen=True)

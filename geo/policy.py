@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from geo.deadlines import DeadlineRules, WorkCalendar
+from geo.deadlines import DeadlineRules, WorkCalendar, level_days
 from onemap.settings import Settings
 
 
@@ -39,7 +39,7 @@ def policy_from(settings: Settings) -> IntakePolicy:
     return IntakePolicy(
         snap_m=settings.snap_m,
         deadlines=DeadlineRules(
-            level_days={int(k): d for k, d in settings.level_deadline_days},
+            level_days=level_days(settings.level_deadline_days),
             severity_days=dict(settings.severity_deadline_days),
             timezone=settings.timezone,
             calendar=WorkCalendar.from_csv() if settings.working_days else None,

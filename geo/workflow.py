@@ -18,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geo.errors import GeoError
-from geo.levels import COUNTY, GRID, TOWN, VILLAGE  # noqa: F401  (re-exported)
+from geo.levels import BOTTOM, CITY, COUNTY, GRID, TOP, TOWN, VILLAGE  # noqa: F401  (re-exported)
 
-TOP_LEVEL, BOTTOM_LEVEL = COUNTY, GRID
+#: escalation ends at the deployment's top (the county's, or the city's backstop)
+TOP_LEVEL, BOTTOM_LEVEL = TOP, BOTTOM
 
 STATES = ("unlocated", "received", "dispatched", "accepted", "in_progress", "escalated",
           "returned", "resolved", "rated", "reopened", "closed")

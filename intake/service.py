@@ -22,7 +22,7 @@ from accounts.audit import audit
 from geo.catalog import CATEGORY_BY_CODE
 from geo.crs import to_wgs84
 from geo.deadlines import DeadlineRules
-from geo.levels import LEVEL_COLUMNS, LEVEL_KEYS, level_zh
+from geo.levels import COUNTY, GRID, LEVEL_COLUMNS, LEVEL_KEYS, level_zh, unit_columns
 from geo.privacy import mask_name
 from geo.workflow import (
     FIELD_ACTIONS,
@@ -164,7 +164,7 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
             conn, report.category, where.lon, where.lat, now, policy.duplicate_radius_m,
             policy.duplicate_seconds)
     category = CATEGORY_BY_CODE[report.category]
-    grid_id = where.unit_ids.get(3)
+    grid_id = where.unit_ids.get(GRID)
     row = {
         "source": report.source, "external_id": report.external_id,
         "category": report.category, "subcategory": report.subcategory, "severity": severity,
@@ -172,10 +172,9 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
         "location_reason": where.reason,
         "reported_at": _local(report.reported_at, settings.timezone), "received_at": now,
         "status": "received" if where.located else "unlocated",
-        "grid_id": grid_id, "village_id": where.unit_ids.get(2),
-        "town_id": where.unit_ids.get(1), "county_id": where.unit_ids.get(0),
+        **unit_columns(where.unit_ids),
         "handling_level": level,
-        "department_id": p.department(category.department, where.unit_ids.get(0)),
+        "department_id": p.department(category.department, where.unit_ids.get(COUNTY)),
         "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None,
         "due_at": rules.due(now, level, severity),
         "idempotency_key": scoped_key, "request_hash": fingerprint,
@@ -345,10 +344,9 @@ def _locate_values(rt: Runtime, action: ActionIn) -> dict[str, Any]:
     if not where.located:
         raise ReportError("that place is outside every unit of the jurisdiction; place the "
                           "report inside a grid", [("location", "outside the jurisdiction")])
-    grid_id = where.unit_ids.get(3)
+    grid_id = where.unit_ids.get(GRID)
     return {"lon": where.lon, "lat": where.lat, "location_reason": "manual",
-            "grid_id": grid_id, "village_id": where.unit_ids.get(2),
-            "town_id": where.unit_ids.get(1), "county_id": where.unit_ids.get(0),
+            **unit_columns(where.unit_ids),
             "handling_level": where.handling_level,
             "grid_worker_id": p.workers.get(grid_id) if grid_id is not None else None}
 

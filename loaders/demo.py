@@ -13,6 +13,7 @@ import time
 import pandas as pd
 from sqlalchemy import Engine
 
+from geo.levels import CITY, GRID, VILLAGE
 from loaders.demo_spec import REGIONS
 from loaders.sample import build_sample_units
 from onemap import crypto
@@ -61,8 +62,25 @@ def load_region(engine: Engine, region: str, *, now: pd.Timestamp | None = None,
         if repository.unit_code_exists(conn, spec.adcode):
             _say(f"{spec.name} is already loaded; skipped")
             return {}
+        if CITY is not None:  # five levels: the county goes under its city
+            spec = _under_city(conn, spec)
         return _generate_and_store(conn, spec, now or pd.Timestamp.now(tz="UTC"), tz,
                                    var_dir or Settings().var_dir)
+
+
+def _under_city(conn, spec):
+    """The demo county's city unit, stored when missing (drawn as the county: only the
+    county's boundary is shipped), and the spec that names it as the county's parent."""
+    from geo.crs import area_m2
+    from loaders.demo_spec import CITIES
+
+    code, name = CITIES[spec.key]
+    if not repository.unit_code_exists(conn, code):
+        geom = spec.boundary()
+        repository.insert_units(conn, [{"code": code, "name": name, "level": CITY,
+                                        "parent_code": None, "wkt": geom.wkt,
+                                        "area_m2": float(area_m2([geom])[0])}])
+    return dataclasses.replace(spec, parent_code=code)
 
 
 def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str,
@@ -88,12 +106,16 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str,
     units, density = built if built is not None else build_units(spec)
     ids = repository.insert_units(conn, [{**u, "wkt": u["geom"].wkt} for u in units])
     county = units[0]["geom"]
-    assigner = AssignmentEngine.build(units_frame(units, ids))
+    # A county under a city: the engine needs the city too, so every case has every level.
+    above = [] if units[0]["parent_code"] is None else \
+        repository.ancestors(conn, units[0]["parent_code"])
+    ids.update({a["code"]: a["id"] for a in above})
+    assigner = AssignmentEngine.build(units_frame([*above, *units], ids))
     counts = {"unit": len(units)}
     clock.step(f"{len(units)} units")
 
     names = {ids[u["code"]]: u["name"] for u in units}
-    grid_codes = {ids[u["code"]]: u["code"] for u in units if u["level"] == 3}
+    grid_codes = {ids[u["code"]]: u["code"] for u in units if u["level"] == GRID}
     households, persons = build_households(spec, density, county, assigner, grid_codes, names,
                                            rng)
     households.insert(0, "id", np.arange(len(households)) + reserve_ids(
@@ -118,7 +140,7 @@ def _generate_and_store(conn, spec, now: pd.Timestamp, tz: str, var_dir: str,
     workers.insert(0, "id", np.arange(len(workers)) + reserve_ids(conn, "grid_worker",
                                                                   len(workers)))
     counts["grid_worker"] = copy_frame(conn, "grid_worker", workers)
-    villages = [u["geom"] for u in units if u["level"] == 2]
+    villages = [u["geom"] for u in units if u["level"] == VILLAGE]
     centroids = np.array([(p.x, p.y) for p in (v.representative_point() for v in villages)])
     cameras = build_cameras(spec, density, county, assigner, centroids, rng)
     counts["camera"] = copy_frame(conn, "camera", cameras)

@@ -40,6 +40,7 @@ class RegionSpec:
     urban: bool = False
     seed: int = 0
     outline: BaseGeometry | None = None  # a generated county's own boundary (no file)
+    parent_code: str | None = None  # the city (市) above the county, in a five-level deployment
 
     def boundary(self, directory: Path = BOUNDARIES) -> BaseGeometry:
         if self.outline is not None:
@@ -96,3 +97,10 @@ NAME_HEADS = ("东风", "红柳", "新华", "建设", "幸福", "和平", "胜�
               "石桥", "沙河", "杏林", "梨园", "朝阳", "民主", "文化", "南关", "北关", "西湖",
               "东岗", "五里", "柳沟", "榆林", "红星", "黄河", "祁连", "草原", "马莲", "苏木")
 NAME_TAILS = ("", "新", "东", "西", "南", "北", "一", "二", "三", "上", "下", "中")
+
+#: the city (市) above each demo county, for a five-level deployment (``ONEMAP_LEVELS``).
+#: Only the county's boundary is shipped, so the demo city is drawn as its one county.
+CITIES: dict[str, tuple[str, str]] = {
+    "yumen": ("620900", "酒泉市"), "donghai": ("320700", "连云港市"),
+    "etuoke": ("150600", "鄂尔多斯市"), "chengguan": ("620100", "兰州市"),
+}

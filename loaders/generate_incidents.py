@@ -18,7 +18,7 @@ import shapely
 from geo.assign import AssignmentEngine
 from geo.catalog import CATEGORIES
 from geo.deadlines import due_at
-from geo.levels import COUNTY, GRID, TOWN, VILLAGE
+from geo.levels import CITY, COUNTY, GRID, LEVEL_COLUMNS, TOWN, VILLAGE
 from loaders.demo_spec import RegionSpec
 from store.bulk import ewkb_hex
 
@@ -39,6 +39,11 @@ _MIX = {
 }
 LEVEL_SHARE = {GRID: 0.70, VILLAGE: 0.20, TOWN: 0.07, COUNTY: 0.03}
 ACTORS = {GRID: "网格员", VILLAGE: "村(社区)", TOWN: "乡镇(街道)", COUNTY: "县级指挥中心"}
+if CITY is not None:  # a city above the counties: one case in a hundred goes up to it
+    LEVEL_SHARE = {GRID: 0.70, VILLAGE: 0.20, TOWN: 0.07, COUNTY: 0.02, CITY: 0.01}
+    ACTORS[CITY] = "市级指挥中心"
+#: the levels a case climbs to, in order (village first, the top last)
+UPWARD = tuple(sorted((lvl for lvl in LEVEL_SHARE if lvl != GRID), reverse=True))
 
 
 @dataclass
@@ -145,7 +150,7 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
     t_close = t_resolve + (rng.uniform(1, 48, n) * 3600e6).astype(np.int64)
     now_us = int(pd.DatetimeIndex([now]).as_unit("us").asi8[0])
 
-    grid_ids = unit_ids[:, 3]
+    grid_ids = unit_ids[:, GRID]
     workers = grid_workers.sort_values("grid_id")
     w_grid = workers["grid_id"].to_numpy()
     w_ids = workers["id"].to_numpy()
@@ -177,8 +182,8 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
         "subcategory": subcategory, "severity": severity, "description": descriptions,
         "geom": ewkb_hex(shapely.points(xy)), "address": None, "location_reason": reason,
         "reported_at": ts(recv_s - 60_000_000), "received_at": ts(recv_s), "status": "received",
-        "grid_id": grid_ids, "village_id": unit_ids[:, 2], "town_id": unit_ids[:, 1],
-        "county_id": unit_ids[:, 0], "handling_level": handling_level,
+        **{column: unit_ids[:, depth] for depth, column in LEVEL_COLUMNS.items()},
+        "handling_level": handling_level,
         "department_id": department_id, "grid_worker_id": worker_id, "due_at": due,
         "closed_at": ts(t_resolve).where(resolved, None),  # 办结: handling finished
         "rating": rating,
@@ -217,14 +222,14 @@ def _events(ids, level, t_recv, t_dispatch, t_accept, t_resolve, t_close, rating
     # above dispatches and accepts each one within minutes.
     span = np.maximum(t_resolve - t_accept, 1)
     gap = np.minimum(span // 12, 600_000_000)  # at most 10 minutes
-    for step, lvl in enumerate((VILLAGE, TOWN, COUNTY), start=1):
-        at = t_accept + span * step // 4
+    for step, lvl in enumerate(UPWARD, start=1):
+        at = t_accept + span * step // (len(UPWARD) + 1)
         add(level <= lvl, at, ACTORS[lvl + 1], "escalate", "accepted", "escalated",
             f"上报至{ACTORS[lvl]}")
         add(level <= lvl, at + gap, ACTORS[lvl], "dispatch", "escalated", "dispatched",
             "双派单：部门办理、网格员督办")
         add(level <= lvl, at + 2 * gap, ACTORS[lvl], "accept", "dispatched", "accepted")
-    for lvl in (GRID, VILLAGE, TOWN, COUNTY):
+    for lvl in LEVEL_SHARE:
         add(level == lvl, t_resolve, ACTORS[lvl], "resolve", "accepted", "resolved")
     add(every, t_close, "群众", "rate", "resolved", "rated",
         np.char.add("评价：", rating.astype(str)).astype(object))

@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.coverage import node_coverage
 from geo.coverage_repair import repair_coverage
 from geo.crs import area_m2
+from geo.levels import COUNTY, GRID, TOWN, VILLAGE
 from geo.partition import sample_in_polygon, split_polygon
 from loaders.demo_spec import NAME_HEADS, NAME_TAILS, RegionSpec
 
@@ -93,8 +94,8 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
     county = spec.boundary()
     density = build_density(spec, county, rng)
     samples = density.sample(county, spec.grids * samples_per_grid, rng)
-    units: list[dict[str, Any]] = [{"code": spec.adcode, "name": spec.name, "level": 0,
-                                    "parent_code": None, "geom": county}]
+    units: list[dict[str, Any]] = [{"code": spec.adcode, "name": spec.name, "level": COUNTY,
+                                    "parent_code": spec.parent_code, "geom": county}]
 
     def split(parent_geom, parent_samples, k, min_samples):
         if len(parent_samples) < max(min_samples, 3 * k):  # too few people sampled: top up
@@ -114,7 +115,7 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
     for rank, t in enumerate(order):
         town_code = f"{spec.adcode}{rank + 1:03d}"
         town_name = spec.town_names[rank % len(spec.town_names)]
-        units.append({"code": town_code, "name": town_name, "level": 1,
+        units.append({"code": town_code, "name": town_name, "level": TOWN,
                       "parent_code": spec.adcode, "geom": towns[t]})
         villages = split(towns[t], town_samples[t], int(village_counts[t]), 20)
         village_samples = _samples_within(villages, town_samples[t])
@@ -123,23 +124,23 @@ def build_units(spec: RegionSpec, *, samples_per_grid: int = 60
             village_code = f"{town_code}{v + 1:03d}"
             suffix = "社区" if (spec.urban or (rank == 0 and v % 2 == 0)) else spec.village_suffix
             units.append({"code": village_code, "name": _village_name(village_index, suffix, used),
-                          "level": 2, "parent_code": town_code, "geom": village,
+                          "level": VILLAGE, "parent_code": town_code, "geom": village,
                           "population": int(village_pops[v])})
             village_index += 1
     # Grids: allocate the region's total across all villages at once, by population.
-    villages = [u for u in units if u["level"] == 2]
+    villages = [u for u in units if u["level"] == VILLAGE]
     grid_counts = allocate(spec.grids, np.array([u.pop("population") for u in villages]), 0.85)
     village_samples = _samples_within([u["geom"] for u in villages], samples)
     for village, k, vs in zip(villages, grid_counts, village_samples, strict=True):
         grids = split(village["geom"], vs, int(k), 10)
         for g, grid in enumerate(grids):
             units.append({"code": f"{village['code']}{g + 1:03d}",
-                          "name": f"{village['name']}第{g + 1}网格", "level": 3,
+                          "name": f"{village['name']}第{g + 1}网格", "level": GRID,
                           "parent_code": village["code"], "geom": grid})
     # Each level is cut parent by parent, so neighbours of different parents carry different
     # vertices along the edge they share: node every level as a whole (a valid coverage,
     # which the map simplifies without slivers).
-    for level in (1, 2, 3):
+    for level in (TOWN, VILLAGE, GRID):
         rows = [u for u in units if u["level"] == level]
         noded = node_coverage([u["geom"] for u in rows])
         if not shapely.coverage_is_valid(noded):  # the odd nearly collinear meeting left:

@@ -160,6 +160,10 @@ def _source_of(resource: Any) -> str | None:
     return getattr(resource, "source", None)
 
 
+#: the frozen unit columns of a case (geo.levels.ALL_COLUMNS; the kernel does not import geo)
+_UNIT_COLUMNS = ("city_id", "county_id", "town_id", "village_id", "grid_id")
+
+
 def _get(resource: Any, name: str) -> Any:
     if isinstance(resource, dict):
         return resource.get(name)
@@ -180,10 +184,9 @@ def in_scope(actor: Actor, resource: Any) -> bool:
         return True
     unit_ids = _get(resource, "unit_ids")
     if unit_ids is None:
-        ids = [_get(resource, k) for k in ("county_id", "town_id", "village_id", "grid_id")]
+        ids = [_get(resource, k) for k in _UNIT_COLUMNS]
         unit_ids = [i for i in ids if i is not None] if any(
-            isinstance(resource, dict) and k in resource
-            for k in ("county_id", "town_id", "village_id", "grid_id")) else None
+            isinstance(resource, dict) and k in resource for k in _UNIT_COLUMNS) else None
     if unit_ids is None:
         return True  # not a placed object (a channel, a report being checked elsewhere)
     values = [u for u in (unit_ids.values() if isinstance(unit_ids, dict) else unit_ids)

@@ -19,6 +19,10 @@ from onemap.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_LEVEL_NAMES = ("县(市/区/旗)", "乡镇(街道)", "村(社区)", "网格")
+DEFAULT_LEVELS = "county,town,village,grid"
+#: the two level sets a deployment may have (``ONEMAP_LEVELS``)
+LEVEL_SETS: tuple[tuple[str, ...], ...] = (("county", "town", "village", "grid"),
+                                            ("city", "county", "town", "village", "grid"))
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,15 @@ def _names(value: str) -> tuple[str, ...]:
     if not names:
         raise ValueError("give at least one level name, separated by commas")
     return names
+
+
+def parse_levels(value: str) -> tuple[str, ...]:
+    """'county,town,village,grid' or 'city,county,town,village,grid' → the level keys."""
+    keys = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    if keys not in LEVEL_SETS:
+        raise ValueError(f"{value!r} is not a level set; use "
+                         + " or ".join(",".join(k) for k in LEVEL_SETS))
+    return keys
 
 
 def _lang(value: str) -> str:
@@ -133,8 +146,15 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("timezone", "ONEMAP_TIMEZONE", "Asia/Shanghai",
             "Time zone for local days and deadlines (times are stored as timestamptz)."),
     Setting("lang", "ONEMAP_LANG", "zh", "Default interface language: zh or en.", _lang),
-    Setting("level_names", "ONEMAP_LEVEL_NAMES", DEFAULT_LEVEL_NAMES,
-            "Names of the unit levels from the top down, separated by commas.", _names),
+    Setting("levels", "ONEMAP_LEVELS", tuple(DEFAULT_LEVELS.split(",")),
+            "The unit levels from the top down: county,town,village,grid, or "
+            "city,county,town,village,grid for a city (市) above its districts and counties. "
+            "Fixed for a deployment and read from the environment only, when a process starts.",
+            parse_levels),
+    Setting("level_names", "ONEMAP_LEVEL_NAMES", (),
+            "Names of the unit levels from the top down, separated by commas. Empty: "
+            "市(州), 县(市/区/旗), 乡镇(街道), 村(社区), 网格 for the levels the deployment has.",
+            _names),
     Setting("basemap_url", "ONEMAP_BASEMAP_URL", "",
             "Tile URL template ({z}/{x}/{y}) for the basemap. Empty: a plain background, "
             "no request leaves the machine."),
@@ -145,9 +165,11 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("demo_region", "ONEMAP_DEMO_REGION", "yumen",
             "Demo data `make run` loads into an empty database: yumen, donghai, etuoke, "
             "chengguan, all, or sample (a few rectangles)."),
-    Setting("level_deadline_days", "ONEMAP_LEVEL_DEADLINE_DAYS", "3:0,2:3,1:5,0:7",
-            "Days allowed per handling level (3 grid, 2 village, 1 town, 0 county); 0 means "
-            "by the end of the same local day.", _day_rules),
+    Setting("level_deadline_days", "ONEMAP_LEVEL_DEADLINE_DAYS",
+            "grid:0,village:3,town:5,county:7,city:10",
+            "Days allowed per handling level, by key (or by depth, 0 the top); 0 means by the "
+            "end of the same local day. A key of a level the deployment lacks is ignored.",
+            _day_rules),
     Setting("severity_deadline_days", "ONEMAP_SEVERITY_DEADLINE_DAYS", "high:1,medium:3,low:7",
             "Days allowed per risk level; the stricter of the two deadlines applies.",
             _day_rules),
@@ -242,12 +264,14 @@ class Settings:
     workers: int = 2
     timezone: str = "Asia/Shanghai"
     lang: str = "zh"
-    level_names: tuple[str, ...] = DEFAULT_LEVEL_NAMES
+    levels: tuple[str, ...] = tuple(DEFAULT_LEVELS.split(","))
+    level_names: tuple[str, ...] = ()
     basemap_url: str = ""
     basemap_attribution: str = ""
     basemap_datum: str = "wgs84"
     demo_region: str = "yumen"
-    level_deadline_days: tuple[tuple[str, int], ...] = (("3", 0), ("2", 3), ("1", 5), ("0", 7))
+    level_deadline_days: tuple[tuple[str, int], ...] = (("grid", 0), ("village", 3), ("town", 5),
+                                                         ("county", 7), ("city", 10))
     severity_deadline_days: tuple[tuple[str, int], ...] = (("high", 1), ("medium", 3),
                                                             ("low", 7))
     working_days: bool = False
@@ -313,6 +337,9 @@ def _yaml_values(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of setting: value.")
+    if "levels" in data:
+        raise ConfigError(f"{path}: levels is read from the environment only "
+                          "(ONEMAP_LEVELS), when a process starts; remove it from the file.")
     known = {s.field for s in REGISTRY}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -25,6 +25,7 @@ _CLOSED_PHRASES: tuple[tuple[str, str], ...] = (
     ("closed_share_village", "村（社区）内"),
     ("closed_share_town", "乡镇（街道）内"),
     ("closed_share_county", "县级"),
+    ("closed_share_city", "市级"),  # a five-level deployment only
 )
 
 

@@ -15,6 +15,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from geo.levels import ALL_COLUMNS
+
 
 def ewkb_hex(geoms: Sequence[Any] | np.ndarray, srid: int = 4326) -> np.ndarray:
     """Hex EWKB strings for shapely geometries (None stays None), ready for COPY."""
@@ -96,14 +98,15 @@ INCIDENT_STAGING = {
     "severity": "text", "description": "text", "lon": "float8", "lat": "float8",
     "address": "text", "location_reason": "text", "reported_at": "float8",
     "received_at": "float8", "status": "text", "grid_id": "bigint", "village_id": "bigint",
-    "town_id": "bigint", "county_id": "bigint", "due_at": "float8", "closed_at": "float8",
+    "town_id": "bigint", "county_id": "bigint", "city_id": "bigint", "due_at": "float8",
+    "closed_at": "float8",
     "rating": "smallint", "handling_level": "smallint", "reporter": "jsonb",
 }
 _INCIDENT_VALUES = [c for c in INCIDENT_STAGING if c not in ("lon", "lat")]
 WORKFLOW_COLUMNS = frozenset({"status", "due_at", "closed_at", "rating", "handling_level"})
 # The units of every level are frozen at receipt: a re-load moves a case only when its
 # location changed (a grid redrawn since then must not be undone, see store.planning).
-UNIT_COLUMNS = frozenset({"grid_id", "village_id", "town_id", "county_id"})
+UNIT_COLUMNS = frozenset(ALL_COLUMNS)
 
 
 def upsert_incidents(conn: Connection, staging: str, actor: str, *,

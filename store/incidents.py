@@ -22,7 +22,8 @@ from store.db import Bindable, connection
 _INSERT_COLUMNS = (
     "source", "external_id", "category", "subcategory", "severity", "description", "address",
     "location_reason", "reported_at", "received_at", "status", "grid_id", "village_id",
-    "town_id", "county_id", "handling_level", "department_id", "grid_worker_id", "due_at",
+    "town_id", "county_id", "city_id", "handling_level", "department_id", "grid_worker_id",
+    "due_at",
     "idempotency_key", "request_hash", "duplicate_of", "reporter", "media_urls",
 )
 
@@ -195,6 +196,7 @@ _DETAIL = """
            i.village_id, v.code AS village_code, v.name AS village_name,
            i.town_id, t.code AS town_code, t.name AS town_name,
            i.county_id, c.code AS county_code, c.name AS county_name,
+           i.city_id, cc.code AS city_code, cc.name AS city_name,
            i.department_id, d.code AS department_code, d.name AS department_name,
            i.support_department_ids,
            (SELECT array_agg(sd.name ORDER BY sd.name) FROM department sd
@@ -207,6 +209,7 @@ _DETAIL = """
     LEFT JOIN unit v ON v.id = i.village_id
     LEFT JOIN unit t ON t.id = i.town_id
     LEFT JOIN unit c ON c.id = i.county_id
+    LEFT JOIN unit cc ON cc.id = i.city_id
     LEFT JOIN department d ON d.id = i.department_id
     LEFT JOIN grid_worker w ON w.id = i.grid_worker_id
 """
@@ -333,7 +336,7 @@ def overdue_candidates(conn: Connection, open_states: Sequence[str], limit: int
     not acted on for this due time; locked, skipping rows another job holds."""
     return [dict(r) for r in conn.execute(text("""
         SELECT id, status, handling_level, severity, due_at, grid_id, village_id, town_id,
-               county_id
+               county_id, city_id
         FROM incident
         WHERE closed_at IS NULL AND status = ANY(:open) AND status <> 'unlocated'
           AND due_at < now() AND duplicate_of IS NULL

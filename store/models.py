@@ -191,6 +191,7 @@ class Incident(Base):
               postgresql_where=text("duplicate_of IS NOT NULL")),
         Index("ix_incident_village", "village_id"),
         Index("ix_incident_county", "county_id"),
+        Index("ix_incident_city", "city_id", postgresql_where=text("city_id IS NOT NULL")),
         Index("ix_incident_status", "status"),
         Index("ix_incident_received_at", "received_at"),
         Index("ix_incident_grid", "grid_id"),
@@ -222,6 +223,7 @@ class Incident(Base):
     village_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
     town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
     county_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
+    city_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
     handling_level: Mapped[int | None] = mapped_column(SmallInteger)
     department_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("department.id"))
     grid_worker_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("grid_worker.id"))

@@ -44,7 +44,9 @@ def insert_units(conn: Connection, units: Iterable[Mapping[str, Any]]) -> dict[s
     """Insert units given top-down (parents first); returns {code: id}.
 
     Each mapping has code, name, level, parent_code (or None), wkt (Polygon or MultiPolygon,
-    WGS84) and area_m2.  Runs in the caller's transaction so a failed load leaves nothing.
+    WGS84) and area_m2.  A parent not among them is a current unit stored before (a county
+    generated under its city).  Runs in the caller's transaction so a failed load leaves
+    nothing.
     """
     ids: dict[str, int] = {}
     stmt = text(
@@ -53,6 +55,13 @@ def insert_units(conn: Connection, units: Iterable[Mapping[str, Any]]) -> dict[s
         "ST_Multi(ST_GeomFromText(:wkt, 4326)), :area_m2) RETURNING id")
     for unit in units:
         parent_code = unit.get("parent_code")
+        if parent_code and parent_code not in ids:
+            stored = _scalar(conn, "SELECT id FROM unit WHERE code = :c AND valid_to IS NULL "
+                                   "ORDER BY level LIMIT 1", {"c": parent_code})
+            if stored is None:
+                raise ValueError(f"unit {unit['code']}: its parent {parent_code} is neither "
+                                 "given before it nor stored")
+            ids[parent_code] = int(stored)
         params = {
             "code": unit["code"], "name": unit["name"], "level": unit["level"],
             "parent_id": ids.get(parent_code) if parent_code else None,
@@ -109,10 +118,33 @@ def load_units_frame(db: Bindable, *, at: Any = None):
     return frame
 
 
+def ancestors(db: Bindable, code: str) -> list[dict[str, Any]]:
+    """The current unit ``code`` and the units above it, top down (id, code, name, level,
+    parent_code, geom as shapely)."""
+    import shapely
+
+    rows = _rows(db, """
+        WITH RECURSIVE up AS (
+            SELECT id, code, name, level, parent_id, geom FROM unit
+            WHERE code = :c AND valid_to IS NULL
+            UNION ALL
+            SELECT u.id, u.code, u.name, u.level, u.parent_id, u.geom
+            FROM unit u JOIN up ON u.id = up.parent_id)
+        SELECT up.id, up.code, up.name, up.level, p.code AS parent_code,
+               ST_AsBinary(up.geom) AS wkb
+        FROM up LEFT JOIN unit p ON p.id = up.parent_id ORDER BY up.level""", {"c": code})
+    for r in rows:
+        r["geom"] = shapely.from_wkb(bytes(r.pop("wkb")))
+    return rows
+
+
 def county_codes(db: Bindable) -> dict[int, str]:
-    """Codes of the current top-level units by id."""
+    """Codes of the current counties (the level departments belong to) by id."""
+    from geo.levels import COUNTY
+
     return {int(r["id"]): r["code"] for r in _rows(
-        db, "SELECT id, code FROM unit WHERE level = 0 AND valid_to IS NULL")}
+        db, "SELECT id, code FROM unit WHERE level = :lvl AND valid_to IS NULL",
+        {"lvl": COUNTY})}
 
 
 def current_unit_by_code(db: Bindable, code: str) -> dict | None:

@@ -7,7 +7,7 @@ from typing import Any
 from dashboard import wall as wall_page
 from dashboard.callbacks import runtime
 from dashboard.pages import bounds_or_empty, language
-from dashboard.view import DEFAULT_LEVEL, LEVELS
+from dashboard.view import opening_level
 from onemap.access import can
 
 
@@ -32,11 +32,11 @@ def layout(lang: str | None = None, wall: str | None = None, tour: str | None = 
         return empty
     rt = runtime()
     tops = rt.units.tree().tops()  # the actor's own units
-    level = max([DEFAULT_LEVEL, *(rt.units.tree().units[u]["level"] for u in tops)])
+    level = opening_level([rt.units.tree().units[u]["level"] for u in tops])
     links = tuple(name for name, action in (("monthly", "monthly.view"),
                                            ("planner", "plan.view")) if can(rt.actor, action))
     return wall_page.page(rt.settings, lang, bounds, wall=wall == "1",
-                          tour_s=tour_seconds(tour), level=min(level, LEVELS[-1]), links=links)
+                          tour_s=tour_seconds(tour), level=level, links=links)
 
 
 #: What :func:`dashboard.pages.register` gives ``dash.register_page``.

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from geo.assign import REASONS
+from geo.levels import ALL_COLUMNS
 from geo.levels import LEVEL_COLUMNS as _COLUMNS
 from geo.policy import IntakePolicy
 from loaders.importers.columns import require, resolve_columns
@@ -148,6 +149,8 @@ def load_points(conn: Connection, kind: PointKind, path: Path, options: LoadOpti
             staged[name] = lat[keep]
         elif name in LEVEL_COLUMNS or name == "location_reason":
             staged[name] = assigned.spread(name, located, keep)
+        elif name in ALL_COLUMNS:  # a level this deployment does not have
+            staged[name] = np.full(int(keep.sum()), None, dtype=object)
         else:
             staged[name] = np.asarray(columns[name])[keep]
     t2 = time.perf_counter()
@@ -260,7 +263,7 @@ def assign(conn: Connection, lon: np.ndarray, lat: np.ndarray, snap_m: float | N
     """Assign WGS84 points to grids and every level with the current units."""
     counts = dict.fromkeys(REASONS, 0)
     if len(lon) == 0:
-        return Assigned(np.zeros(0, np.int64), np.zeros((0, 4), np.int64),
+        return Assigned(np.zeros(0, np.int64), np.zeros((0, len(LEVEL_COLUMNS)), np.int64),
                         np.zeros(0, dtype=object), counts)
     engine = (engine_factory or build_engine)(conn)
     res = engine.assign(lon, lat, snap_m=snap_m)
