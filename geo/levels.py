@@ -84,12 +84,6 @@ def parse_level(level: int | str) -> int:
     return number
 
 
-def names_or_default(names_zh: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The configured Chinese names when they name every level, else the registry's."""
-    names = tuple(names_zh or ())
-    return names if len(names) == len(LEVELS) else DEFAULT_NAMES_ZH
-
-
 def name(depth: int, lang: str = "zh", names_zh: tuple[str, ...] | None = None) -> str:
     """A level's display name: the configured Chinese name, or the English one."""
     if lang == "en":

@@ -14,10 +14,27 @@ from sqlalchemy import Engine
 from geo.policy import policy_from
 from onemap.access import ANONYMOUS, Actor
 from onemap.context import Runtime
+from onemap.errors import ConfigError
 from onemap.settings import Settings
 from store.engine import database_url, get_engine, replica_url
 from store.replica import Replica
 from store.units import unit_cache
+
+
+def check_levels(settings: Settings) -> None:
+    """The settings describe this process's levels: ``ONEMAP_LEVELS`` as the registry read it
+    at start, and ``ONEMAP_LEVEL_NAMES`` naming every level (or none)."""
+    from geo import levels
+
+    if settings.levels != levels.ACTIVE_KEYS:
+        raise ConfigError(f"the settings name the levels {','.join(settings.levels)}, but this "
+                          f"process started with {','.join(levels.ACTIVE_KEYS)}: the levels are "
+                          "read from ONEMAP_LEVELS when a process starts; set it there")
+    names = settings.level_names
+    if names and len(names) != len(levels.LEVELS):
+        raise ConfigError(f"ONEMAP_LEVEL_NAMES gives {len(names)} name(s) "
+                          f"({','.join(names)}); this deployment has {len(levels.LEVELS)} "
+                          f"levels ({','.join(levels.ACTIVE_KEYS)}): name each, top down")
 
 
 def build_runtime(settings: Settings, *, engine: Engine | None = None,
@@ -27,6 +44,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None,
     Without ``engine``: the engine of ``settings`` acting as the application's database role
     (``ONEMAP_DB_APP_ROLE``), so row-level security scopes every read to the actor
     (:mod:`store.scope`).  The command line passes its own (owner) engine."""
+    check_levels(settings)
     app = engine is None
     engine = engine if engine is not None else get_engine(database_url(settings),
                                                           settings.db_app_role)

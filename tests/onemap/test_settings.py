@@ -17,7 +17,19 @@ def test_defaults_are_the_embedded_cluster_on_its_own_port():
     assert (settings.host, settings.port) == ("127.0.0.1", 8050)
     assert settings.timezone == "Asia/Shanghai"
     assert settings.lang == "zh"
-    assert settings.level_names == ("县(市/区/旗)", "乡镇(街道)", "村(社区)", "网格")
+    assert settings.level_names == ()  # the levels' own names (geo.levels)
+    assert settings.levels == ("county", "town", "village", "grid")
+
+
+def test_levels_are_one_of_two_sets_and_never_from_the_file(tmp_path):
+    five = load_settings({"ONEMAP_LEVELS": "city, county,town,village,grid"})
+    assert five.levels == ("city", "county", "town", "village", "grid")
+    with pytest.raises(ConfigError, match="ONEMAP_LEVELS.*not a level set"):
+        load_settings({"ONEMAP_LEVELS": "county,grid"})
+    config = tmp_path / "onemap.yaml"
+    config.write_text("levels: city,county,town,village,grid\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="environment only"):
+        load_settings({"ONEMAP_CONFIG": str(config)})
 
 
 def test_environment_overrides_and_parses():
