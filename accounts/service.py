@@ -32,6 +32,7 @@ class NotAllowed(OneMapError):
 class Scope:
     units: frozenset[int] | None
     unlocated: bool
+    level: int | None = None  # of the home units, when they share one
 
 
 def _scope(rt: Runtime, user: dict[str, Any]) -> Scope:
@@ -41,7 +42,9 @@ def _scope(rt: Runtime, user: dict[str, Any]) -> Scope:
     versions = db_users.unit_versions(rt.engine, code)
     if not versions:
         return Scope(frozenset(), False)  # a unit that no longer exists: sees nothing
-    return Scope(frozenset(v["id"] for v in versions), min(v["level"] for v in versions) == 0)
+    levels = {int(v["level"]) for v in versions}
+    return Scope(frozenset(v["id"] for v in versions), min(levels) == 0,
+                 levels.pop() if len(levels) == 1 else None)
 
 
 def actor_for(rt: Runtime, user: dict[str, Any], kind: str = "user") -> Actor:
@@ -49,7 +52,7 @@ def actor_for(rt: Runtime, user: dict[str, Any], kind: str = "user") -> Actor:
     department, and whether unplaced cases are in view (county-level desks)."""
     s = _scope(rt, user)
     return Actor(kind=kind, id=user["id"], name=user["display_name"], role=user["role"],
-                 units=s.units, unlocated=s.unlocated,
+                 units=s.units, unlocated=s.unlocated, home_level=s.level,
                  department=user.get("department_id") if user["role"] == "department" else None,
                  username=user["username"])
 

@@ -47,6 +47,9 @@ class Actor:
     department: int | None = None
     unlocated: bool = True
     username: str = ""
+    #: the level of the home units (all versions of one code share it), when known: the data
+    #: layer then repeats the scope as a condition an index serves (store.measures)
+    home_level: int | None = None
 
     @property
     def label(self) -> str:

@@ -59,7 +59,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import text
 
-from geo.levels import LEVEL_COLUMNS, LEVELS
+from geo.levels import ALL_COLUMNS, LEVEL_COLUMNS, LEVELS
 from geo.workflow import OPEN_STATES, STATES
 from store.db import Bindable
 from store.db import connection as _connection
@@ -464,10 +464,34 @@ def summary(db: Bindable, scope: Scope, period: Period,
     return frame[list(SUMMARY_COLUMNS)]
 
 
-def _within_sql(within: tuple[int, int] | None, alias: str = "i") -> tuple[str, dict[str, Any]]:
-    """``(condition, params)``: the incidents frozen to unit ``within = (level, unit_id)``."""
-    if within is None:
+def _scope_sql(alias: str = "i") -> tuple[str, dict[str, Any]]:
+    """``(condition, params)``: the acting user's scope (:func:`store.scope.current`) as a
+    condition an index serves — the frozen column of the home units' level, plus the unplaced
+    cases when they are in view.
+
+    Row-level security already limits the rows to the same set (this never widens it), but
+    its policy is an OR over every level column and the all-scope switch, which no index
+    serves: a county commander's KPI over 30 days read every case of the province in those
+    days.  ``TRUE`` for actors without units (the whole database) or whose level is unknown."""
+    from store.scope import current
+
+    actor = current()
+    if actor is None or actor.units is None or actor.home_level is None \
+            or actor.home_level not in UNIT_COLUMNS or not actor.units:
         return "TRUE", {}
+    column = f"{alias}.{UNIT_COLUMNS[actor.home_level]}"
+    condition = f"{column} = ANY(:scope_unit_ids)"
+    if actor.unlocated:
+        unplaced = " AND ".join(f"{alias}.{c} IS NULL" for c in ALL_COLUMNS)
+        condition = f"({condition} OR ({unplaced}))"
+    return condition, {"scope_unit_ids": sorted(actor.units)}
+
+
+def _within_sql(within: tuple[int, int] | None, alias: str = "i") -> tuple[str, dict[str, Any]]:
+    """``(condition, params)``: the incidents frozen to unit ``within = (level, unit_id)``;
+    without one, the acting user's scope (:func:`_scope_sql`)."""
+    if within is None:
+        return _scope_sql(alias)
     try:
         level, unit_id = within
         unit_id = int(unit_id)

@@ -108,3 +108,52 @@ def test_tampering_by_a_superuser_is_found(wall_engine, wall_db_url, settings) -
                          {"i": target})
             conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
     assert db_audit.verify(wall_engine)["first_broken"] is None
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_the_scope_as_an_indexed_condition_gives_the_policys_answer(wall_engine, wall_db_url,
+                                                                    level) -> None:
+    """The data layer repeats a scope with a known home level as ``<level column> = ANY``
+    (plus the unplaced cases when in view): for the owner, who has no row-level security, it
+    alone narrows to the same answer the policy gives the app role without it."""
+    from datetime import UTC, datetime, timedelta
+
+    from store import wall as db_wall
+    from store.measures import Period
+
+    with wall_engine.connect() as conn:
+        unit = conn.scalar(text(f"SELECT {('county_id', 'town_id')[level]} FROM incident "
+                                "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"))
+    end = datetime.now(UTC) + timedelta(days=1)
+    period = Period(end - timedelta(days=400), end)
+    app_engine = get_engine(wall_db_url, "onemap_app")
+    answers = {}
+    for home_level in (None, level):
+        actor = Actor(kind="user", id=1, name="t", role="commander", units=frozenset({unit}),
+                      unlocated=level == 0, home_level=home_level)
+        for name, engine in (("app", app_engine), ("owner", wall_engine)):
+            with scope.acting(actor):
+                answers[name, home_level] = (
+                    db_wall.kpis(engine, period, tz="Asia/Shanghai"),
+                    [r["id"] for r in db_wall.overdue_incidents(engine, limit=500)])
+    policy = answers["app", None]
+    assert policy[0]["received"] > 0 and policy[1]
+    assert answers["app", level] == policy  # the condition changes no answer…
+    assert answers["owner", level] == policy  # …and alone scopes like the policy
+    if level == 1:  # (the demo has one county: its scope is every row)
+        assert answers["owner", None][0]["received"] > policy[0]["received"]
+
+
+def test_the_scope_condition_holds_the_unplaced_cases_only_when_they_are_in_view() -> None:
+    from store.measures import _scope_sql
+
+    town = Actor(kind="user", id=1, name="t", role="commander", units=frozenset({5, 9}),
+                 unlocated=False, home_level=1)
+    with scope.acting(town):
+        assert _scope_sql() == ("i.town_id = ANY(:scope_unit_ids)", {"scope_unit_ids": [5, 9]})
+    with scope.acting(Actor(**{**town.__dict__, "unlocated": True, "home_level": 0})):
+        where, _ = _scope_sql("x")
+    assert where.startswith("(x.county_id = ANY") and "x.grid_id IS NULL" in where
+    for nobody in (SYSTEM, Actor(**{**town.__dict__, "home_level": None}), None):
+        with scope.acting(nobody):
+            assert _scope_sql() == ("TRUE", {})
