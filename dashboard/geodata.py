@@ -30,6 +30,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,7 @@ from flask import Blueprint, Flask, Response, g, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from dashboard import snapshot_cache
 from geo import crs
 from geo.errors import GeometryError
 from geo.simplify import DEFAULT_ZOOMS, simplified_layers, tolerance_for_zoom
@@ -48,17 +51,8 @@ from onemap.settings import Settings
 from store import repository
 from store.units import unit_cache
 
-__all__ = [
-    "CHECK_EVERY_S",
-    "UnitLayers",
-    "band_for_zoom",
-    "bbox_from_display",
-    "from_display",
-    "layers",
-    "register",
-    "shift_geojson",
-    "to_display",
-]
+__all__ = ["CHECK_EVERY_S", "UnitLayers", "band_for_zoom", "bbox_from_display", "from_display",
+           "layers", "register", "shift_geojson", "to_display"]
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +263,7 @@ def build_snapshot(frame: Any, signature: tuple, datum: str) -> Snapshot:
                     children=children, token=token)
 
 
-# --- the process-wide cache --------------------------------------------------------------
+# --- the process-wide cache (and its copy on disk: dashboard.snapshot_cache) ------------
 class UnitLayers:
     """Current units, simplified per zoom band and serialised, rebuilt when the table changes.
 
@@ -280,9 +274,10 @@ class UnitLayers:
     """
 
     def __init__(self, engine: Engine, datum: str = "wgs84", *,
-                 check_every_s: float = CHECK_EVERY_S) -> None:
+                 check_every_s: float = CHECK_EVERY_S, cache_root: Path | None = None) -> None:
         crs._datum(datum)  # fail early on an unknown datum
         self.engine = engine
+        self.cache_root = cache_root  # keep snapshots on disk there (dashboard.snapshot_cache)
         self.datum = datum
         self.check_every_s = check_every_s
         self.builds = 0
@@ -333,8 +328,7 @@ class UnitLayers:
             self._checked_at = time.monotonic()
             return self._snap
         t0 = time.perf_counter()
-        frame = repository.load_units_frame(self.engine)
-        snap = build_snapshot(frame, signature, self.datum)
+        snap = self._build(signature, force)
         self.build_seconds = time.perf_counter() - t0
         self.builds += 1
         self._snap = snap
@@ -345,6 +339,22 @@ class UnitLayers:
         return snap
 
     # -- convenience for page code (no SQL)
+    def _build(self, signature: tuple, force: bool) -> Snapshot:
+        """Read the snapshot of ``signature`` from disk, else build it (and keep it there)."""
+        def build() -> Snapshot:
+            return build_snapshot(repository.load_units_frame(self.engine), signature,
+                                  self.datum)
+        if self.cache_root is None:
+            return build()
+        name = snapshot_cache.key(self.engine.url.render_as_string(hide_password=True),
+                                  signature, self.datum)
+        with snapshot_cache.building(self.cache_root, name):
+            snap = None if force else snapshot_cache.load(self.cache_root, name,
+                                                          partial(Snapshot, signature))
+            if snap is None:
+                snapshot_cache.save(self.cache_root, name, snap := build())
+        return snap
+
     def names(self) -> dict[int, str]:
         snap = self.snapshot()
         return {p["id"]: p["name"] for p in snap.props}
@@ -409,10 +419,9 @@ def layers(engine: Engine, settings: Settings) -> UnitLayers:
     """The process-wide cache for ``engine``'s database in the configured basemap datum."""
     key = (engine.url.render_as_string(hide_password=False), settings.basemap_datum)
     with _LAYERS_LOCK:
-        lay = _LAYERS.get(key)
-        if lay is None:
-            lay = _LAYERS[key] = UnitLayers(engine, settings.basemap_datum)
-        return lay
+        if key not in _LAYERS:
+            _LAYERS[key] = UnitLayers(engine, settings.basemap_datum, cache_root=settings.var_path)
+        return _LAYERS[key]
 
 
 # --- HTTP ----------------------------------------------------------------------------------

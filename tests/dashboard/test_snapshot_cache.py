@@ -1,0 +1,75 @@
+"""The unit boundaries kept on disk (dashboard/snapshot_cache.py): a second process reads them
+instead of simplifying again, gets the same answers, and a damaged, foreign or stale file is
+never trusted (it is rebuilt)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dashboard import geodata, snapshot_cache
+from store import repository
+from tests.helpers import fresh_demo_database, sibling_database
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(scope="module")
+def engine(db_url):
+    engine = fresh_demo_database(sibling_database(db_url, "snapcache"))
+    yield engine
+    engine.dispose()
+
+
+def _no_database_read(monkeypatch) -> None:
+    def refuse(*_a, **_k):
+        raise AssertionError("the units were read from the database again")
+    monkeypatch.setattr(repository, "load_units_frame", refuse)
+
+
+def _files(root):
+    return sorted((root / "cache" / "units").glob("*.npz"))
+
+
+def test_a_second_process_reads_the_boundaries_from_disk(engine, tmp_path, monkeypatch):
+    first = geodata.UnitLayers(engine, "gcj02", cache_root=tmp_path)
+    built = first.snapshot()
+    (path,) = _files(tmp_path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "cache" / "units").stat().st_mode & 0o777) == "0o700"
+    _no_database_read(monkeypatch)
+    again = geodata.UnitLayers(engine, "gcj02", cache_root=tmp_path)
+    read = again.snapshot()
+    assert read is not built
+    for band in built.geometry:
+        assert read.geometry[band] == built.geometry[band]
+    assert (read.heads, read.props, read.parent_ids, read.token) == (
+        built.heads, built.props, built.parent_ids, built.token)
+    assert (read.ids == built.ids).all() and (read.bounds == built.bounds).all()
+    assert read.children == built.children and read.signature == built.signature
+    assert again.geojson(level=3) == first.geojson(level=3)
+
+
+def test_another_datum_or_database_is_another_file(engine, tmp_path):
+    geodata.UnitLayers(engine, "wgs84", cache_root=tmp_path).snapshot()
+    geodata.UnitLayers(engine, "gcj02", cache_root=tmp_path).snapshot()
+    assert len(_files(tmp_path)) == 2
+    sig = (1, 2)
+    assert snapshot_cache.key("db_a", sig, "wgs84") != snapshot_cache.key("db_b", sig, "wgs84")
+
+
+def test_a_damaged_or_foreign_file_is_rebuilt_not_trusted(engine, tmp_path, caplog):
+    geodata.UnitLayers(engine, "wgs84", cache_root=tmp_path).snapshot()
+    (path,) = _files(tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(b"PK\x03\x04 not an archive")
+    rebuilt = geodata.UnitLayers(engine, "wgs84", cache_root=tmp_path)
+    assert rebuilt.snapshot().ids.size > 0 and rebuilt.builds == 1
+    assert "rebuilding" in caplog.text
+    assert path.read_bytes() != b"PK\x03\x04 not an archive"  # written again
+    path.write_bytes(good)
+    os.chmod(path, 0o666)  # anyone could have written it: ignored
+    caplog.clear()
+    assert snapshot_cache.load(tmp_path, path.stem, dict) is None
+    assert "writable by others" in caplog.text
