@@ -37,8 +37,8 @@ class Scope:
 
 def _scope(rt: Runtime, user: dict[str, Any]) -> Scope:
     code = user.get("unit_code")
-    if not code:
-        return Scope(None, True)  # no home unit: the whole database (admin-type accounts)
+    if not code or code == WHOLE:
+        return Scope(None, True)  # no home unit, or 全域: the whole database
     versions = db_users.unit_versions(rt.engine, code)
     if not versions:
         return Scope(frozenset(), False)  # a unit that no longer exists: sees nothing
@@ -68,10 +68,24 @@ def _check_role(role: str) -> None:
         raise AccountError(f"unknown role {role!r}; expected one of {', '.join(USER_ROLES)}")
 
 
+#: the home "unit" of an account whose scope is the whole jurisdiction (全域): a province's
+#: command centre above its top units, say.  Explicit, so no account gets it by omission.
+WHOLE = "*"
+#: roles that may hold the whole jurisdiction (a desk, a worker or a department may not)
+WHOLE_ROLES = ("commander", "leader", "viewer", "planner")
+
+
 def _check_unit(rt: Runtime, role: str, unit_code: str | None) -> None:
     if role not in ("admin", "auditor") and not unit_code:
         raise AccountError(f"a {role} needs a home unit: --unit CODE (its scope is that unit "
-                           "and everything below it)")
+                           "and everything below it)"
+                           + (", or --unit '*' for the whole jurisdiction (全域)"
+                              if role in WHOLE_ROLES else ""))
+    if unit_code == WHOLE:
+        if role not in WHOLE_ROLES:
+            raise AccountError(f"a {role} cannot hold the whole jurisdiction ('*'); give its "
+                               "own unit: --unit CODE")
+        return
     if unit_code and not any(v["current"] for v in db_users.unit_versions(rt.engine,
                                                                            unit_code)):
         raise AccountError(f"no current unit with code {unit_code!r}")

@@ -106,7 +106,8 @@ def register(sub: Any) -> None:
                                          "set-role", "token", "revoke-token"])
     user.add_argument("username", nargs="?", help="the user (revoke-token: the prefix)")
     user.add_argument("--role", choices=list(USER_ROLES))
-    user.add_argument("--unit", help="home unit code: the user's scope is it and below")
+    user.add_argument("--unit", help="home unit code: the user's scope is it and below; '*' "
+                      "for the whole jurisdiction (全域: commander, leader, viewer, planner)")
     user.add_argument("--department", help="department code (department desks)")
     user.add_argument("--name", help="display name, e.g. 张三")
     user.add_argument("--password-stdin", action="store_true",

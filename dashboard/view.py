@@ -64,7 +64,10 @@ class View:
 
 def opening_level(home_levels: list[int]) -> int:
     """The level a wall opens on for an actor whose own units are of ``home_levels``: the
-    units below a city or a county (its counties, its towns); a town's or a village's own."""
+    units below a city or a county (its counties, its towns); a town's or a village's own;
+    the top units themselves when there are several (a province's counties, for 全域)."""
+    if len(home_levels) > 1 and min(home_levels) == TOP:
+        return TOP
     home = min(home_levels, default=TOP)
     return min(max(DEFAULT_LEVEL, home + (1 if home < TOWN else 0)), LEVELS[-1])
 

@@ -84,6 +84,23 @@ def test_roles_need_a_home_unit_and_known_codes(rt) -> None:
                  unit_code="NOPE")
 
 
+def test_the_whole_jurisdiction_is_explicit_and_only_for_reading_roles(rt) -> None:
+    from accounts.service import actor_for
+    from store import users as db_users
+
+    with pytest.raises(AccountError, match="cannot hold the whole jurisdiction"):
+        add_user(rt.acting_as(SETUP), "t_whole_worker", role="grid_worker", password=PASSWORD,
+                 unit_code="*")
+    add_user(rt.acting_as(SETUP), "t_whole", role="commander", password=PASSWORD,
+             unit_code="*")
+    actor = actor_for(rt, db_users.user(rt.engine, username="t_whole"))
+    assert actor.units is None and actor.unlocated and actor.everywhere
+    with rt.engine.connect() as conn:
+        detail = conn.scalar(text("SELECT detail->>'unit' FROM audit_log WHERE action = "
+                                  "'user.add' AND object_id = 't_whole'"))
+    assert detail == "*"
+
+
 def test_an_expired_password_must_be_changed_first(app, rt, wall_engine) -> None:
     user = make_user(rt, "viewer")
     with wall_engine.begin() as conn:

@@ -110,3 +110,13 @@ def test_legend_labels_do_not_overlap_for_counts():
         "≤ 0", "1 – 2", "3 – 6", "7 – 9"]
     assert v.class_label([1.0, 2.0], 1, "overdue") == "2"
     assert v.class_label([0.2, 0.4], 1, "resolution_rate") == "20% – 40%"
+
+
+def test_the_wall_opens_below_one_home_and_on_many_top_units():
+    from dashboard.view import opening_level
+
+    assert opening_level([0]) == 1  # a county (or a city): its towns (its counties)
+    assert opening_level([1]) == 1 and opening_level([2]) == 2  # a town's, a village's own
+    assert opening_level([3]) == 3  # grids have nothing below
+    assert opening_level([0] * 86) == 0  # 全域 over a province's counties: the counties
+    assert opening_level([]) == 1
