@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from dash import Dash, page_container
@@ -39,10 +40,19 @@ from store.runtime import build_runtime
 
 
 def _warm_places(rt: Runtime) -> None:
+    """What the first page and the first report need, built in the background at start: the
+    boundaries (read from disk after a restart), the unit tree, then the assignment engine.
+
+    At the lowest CPU priority (this thread only, Linux): on a province this is half a minute
+    of work in every worker, and a page asked meanwhile must not queue behind it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+        pass
     try:
         with scope.acting(SYSTEM):
-            rt.units.tree()
             geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
+            rt.units.tree()
             rt.units.places()
     except Exception:  # noqa: BLE001 - the first report builds it instead
         pass

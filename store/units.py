@@ -107,6 +107,9 @@ class UnitCache:
         self.engine = engine
         self.check_every_s = check_every_s
         self._lock = threading.RLock()
+        # the assignment engine builds under its own lock: on a province that takes seconds,
+        # and the signature checks and the tree every page needs must not wait for it
+        self._places_lock = threading.Lock()
         self._signature: tuple | None = None
         self._checked = -1e9
         self._tree: UnitTree | None = None
@@ -165,7 +168,7 @@ class UnitCache:
         cached = self._places
         if cached is not None and not force and now - self._places_checked < PLACES_EVERY_S:
             return cached
-        with self._lock, scope.acting(SYSTEM):
+        with self._places_lock, scope.acting(SYSTEM):
             with self.engine.connect() as conn:
                 stamp = (self._signature, *places_stamp(conn))
                 if self._places is not None and not force and stamp == self._places.stamp:
