@@ -58,7 +58,8 @@ USERS = HEAD + """<h1>{{ L('用户管理', 'Users') }}</h1>
 <th>{{ L('状态', 'State') }}</th><th>{{ L('双因素', '2FA') }}</th>
 <th>{{ L('最近登录', 'Last sign-in') }}</th><th></th></tr>
 {% for u in users %}<tr><td>{{ u.username }}</td><td>{{ u.display_name }}</td>
-<td>{{ u.role_label }}</td><td>{{ L('全域', 'whole jurisdiction') if u.unit_code == '*' else (u.unit_code or L('全部', 'all')) }}</td>
+<td>{{ u.role_label }}</td><td>{{ L('全域', 'whole jurisdiction') if u.unit_code == '*'
+  else (u.unit_code or L('全部', 'all')) }}</td>
 <td>{{ L('启用', 'active') if u.active else L('停用', 'disabled') }}{% if u.locked %} · {{
   L('已锁定', 'locked') }}{% endif %}</td><td>{{ '✓' if u.totp_enabled else '' }}</td>
 <td>{{ u.last_login or '' }}</td><td>

@@ -186,6 +186,9 @@ def build_incidents(spec: RegionSpec, households_xy: np.ndarray, engine: Assignm
         "handling_level": handling_level,
         "department_id": department_id, "grid_worker_id": worker_id, "due_at": due,
         "closed_at": ts(t_resolve).where(resolved, None),  # 办结: handling finished
+        # the first dispatch and 签收 of the history below (kept on the case, migration 0019)
+        "dispatched_at": ts(t_dispatch).where(t_dispatch <= now_us, None),
+        "accepted_at": ts(t_accept).where(t_accept <= now_us, None),
         "rating": rating,
         "overdue": (t_resolve > due_us) | (~resolved & (due_us < now_us)),
     })

@@ -8,7 +8,7 @@ from typing import Any
 from geo.levels import LEVEL_COLUMNS
 from store.db import Bindable, rows
 from store.measures import _ON_TIME, _RESOLVED
-from store.monthly import ACCEPT_HOURS, FIRST_ACCEPT, SUPERVISED_OVERDUE, month_period
+from store.monthly import ACCEPT_HOURS, SUPERVISED_OVERDUE, month_period
 
 
 def month_by_department(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
@@ -27,8 +27,7 @@ def month_by_department(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
                ({_ON_TIME})::float8 / nullif({_RESOLVED}, 0) AS on_time_rate,
                count(i.rating) AS rated, avg(i.rating)::float8 AS rating_mean,
                {SUPERVISED_OVERDUE} AS supervised_overdue, {ACCEPT_HOURS} AS accept_hours
-        FROM (SELECT i.*, {FIRST_ACCEPT} AS accepted_at FROM incident i) i
-             JOIN department d ON d.id = i.department_id
+        FROM incident i JOIN department d ON d.id = i.department_id
         WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
           AND {where}
         GROUP BY d.code, d.name ORDER BY received DESC, d.code""",

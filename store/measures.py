@@ -21,7 +21,8 @@ Definitions
   (``Asia/Shanghai`` by default).
 - ``received``: incidents whose ``received_at`` is in the period.
 - ``dispatched``: of those, the ones with at least one ``incident_event`` with action
-  ``'dispatch'`` (at any time, also after the period).
+  ``'dispatch'`` (at any time, also after the period); read from ``incident.dispatched_at``,
+  the first dispatch, kept with the event.
 - ``resolved``: of those received in the period, the ones with ``closed_at IS NOT NULL`` (办结),
   whenever they were resolved.
 - ``resolution_rate`` = resolved / received (NaN when nothing was received).
@@ -274,12 +275,8 @@ def _rate(frame: pd.DataFrame, name: str) -> pd.Series:
 _RESOLVED = "count(*) FILTER (WHERE i.closed_at IS NOT NULL)"
 _ON_TIME = ("count(*) FILTER (WHERE i.closed_at IS NOT NULL AND NOT i.overdue "
             "AND i.closed_at <= i.due_at)")
-#: Where a case's history can lie (``e`` its events, ``i`` the case): from its receipt to a
-#: day past the database clock.  History is partitioned by month: with these bounds a probe
-#: for one case reads the months between, not every month (incl. those made ahead).
-HISTORY_SPAN = "e.at >= i.received_at AND e.at < now() + interval '1 day'"
-_DISPATCHED = ("count(*) FILTER (WHERE EXISTS (SELECT 1 FROM incident_event e "
-               f"WHERE e.incident_id = i.id AND {HISTORY_SPAN} AND e.action = 'dispatch'))")
+#: dispatched at least once: the first dispatch is kept on the case (migration 0019)
+_DISPATCHED = "count(*) FILTER (WHERE i.dispatched_at IS NOT NULL)"
 
 
 def received(db: Bindable, scope: Scope, period: Period, *,
@@ -292,11 +289,8 @@ def received(db: Bindable, scope: Scope, period: Period, *,
 
 def dispatched(db: Bindable, scope: Scope, period: Period, *,
                filters: Filters | None = None) -> pd.Series:
-    """Of the incidents received in the period, those dispatched at least once (at any time).
-
-    EXISTS probes incident_event by (incident_id, …) per incident of the period, which stays
-    cheap where scanning all events for 'dispatch' would not.
-    """
+    """Of the incidents received in the period, those dispatched at least once (at any time:
+    ``incident.dispatched_at``, the first dispatch, set with its event)."""
     frame = _received_per_unit(db, scope, period, {"dispatched": "coalesce(a.n, 0)"},
                                f"{_DISPATCHED} AS n", filters)
     return _count(frame, "dispatched")
@@ -510,8 +504,7 @@ def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None
     narrows it to one unit's incidents (by the frozen unit column of that level), for a wall
     zoomed into a town.  Keys are :data:`SUMMARY_COLUMNS`; counts are ints, rates floats (NaN
     with no denominator).  ``history=False`` leaves out the two measures read from the cases'
-    history (``dispatched``, ``escalations``: 0), which a wall's tiles do not show and which
-    cost one probe of the history per case.
+    history (``dispatched``, ``escalations``: 0), which a wall's tiles do not show.
     """
     shares = ", ".join(
         f"r.l{level}::float8 / nullif(r.resolved, 0) AS closed_share_{name}"

@@ -78,11 +78,9 @@ MEASURE_COLUMNS = (
     *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
     "urged", "rated", "rating_mean", "supervised_overdue", "accept_hours",
 )
-#: The first 签收 of a case (one index probe per case: ix_incident_event_incident).  History
-#: is partitioned by month of ``at``; no event precedes its case's receipt or lies more than a
-#: day past the database clock: the bounds let PostgreSQL probe only the months between.
-FIRST_ACCEPT = ("(SELECT min(e.at) FROM incident_event e WHERE e.incident_id = i.id "
-                f"AND {measures.HISTORY_SPAN} AND e.action = 'accept')")
+#: The first 签收 of a case, kept on the case with the event (migration 0019): reading it from
+#: the history was one probe of incident_event per case, most of a province's report.
+FIRST_ACCEPT = "i.accepted_at"
 #: Supervised (督办) cases done after, or still open past, their supervision deadline.
 SUPERVISED_OVERDUE = ("count(*) FILTER (WHERE i.supervised_due IS NOT NULL "
                       "AND coalesce(i.closed_at, now()) > i.supervised_due)")

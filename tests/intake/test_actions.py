@@ -327,3 +327,26 @@ def test_locate_an_unlocated_incident(client, keys, api_engine, api_settings) ->
                                                      rules.due(datetime.now(UTC), GRID, "low"))
     assert "dispatch" in out["allowed_actions"]
     checked(client, keys, api_engine, iid, "dispatch")
+
+
+def test_the_first_dispatch_and_acceptance_are_kept_on_the_case(client, keys,
+                                                                 api_engine) -> None:
+    """incident.dispatched_at / accepted_at (what the measures read) are the first such
+    events of the history, also after an escalation dispatches and accepts it again."""
+    iid = create(client, keys)["id"]
+    checked(client, keys, api_engine, iid, "dispatch")
+    checked(client, keys, api_engine, iid, "accept")
+    checked(client, keys, api_engine, iid, "escalate")
+    checked(client, keys, api_engine, iid, "dispatch")
+    checked(client, keys, api_engine, iid, "accept")
+    with api_engine.connect() as conn:
+        kept = conn.execute(text("SELECT dispatched_at, accepted_at FROM incident "
+                                 "WHERE id = :i"), {"i": iid}).one()
+        first = conn.execute(text("""
+            SELECT min(at) FILTER (WHERE action = 'dispatch'),
+                   min(at) FILTER (WHERE action = 'accept'),
+                   max(at) FILTER (WHERE action = 'accept')
+            FROM incident_event WHERE incident_id = :i"""), {"i": iid}).one()
+    assert (kept.dispatched_at, kept.accepted_at) == (first[0], first[1])
+    assert first[2] > first[1]  # accepted twice; the first one is kept
+
