@@ -324,10 +324,6 @@ def act(rt: Runtime, incident_id: int, action: ActionIn, *,
             note = f"评价：{action.rating}" + (f"；{note}" if note else "")
         if s.action == "reopen":
             values.update(closed_at=None, rating=None)
-        if s.action in ("dispatch", "accept"):  # the first of each is kept on the case
-            first = {"dispatch": "dispatched_at", "accept": "accepted_at"}[s.action]
-            if row.get(first) is None:
-                values[first] = now
         if s.action == "dispatch":
             values.update(_dispatch_values(rt, row, action))
             note = _dispatch_note(conn, values) + (f"；{note}" if note else "")

@@ -226,7 +226,8 @@ class Incident(Base):
     county_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
     city_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("unit.id"))
     handling_level: Mapped[int | None] = mapped_column(SmallInteger)
-    # the first dispatch and the first 签收 of the history (migration 0019), for the measures
+    # the first dispatch and the first 签收 of the history, kept by a trigger on incident_event
+    # (migration 0019), for the measures
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     department_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("department.id"))

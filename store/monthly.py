@@ -78,8 +78,9 @@ MEASURE_COLUMNS = (
     *(f"closed_share_{name}" for name in LEVEL_NAMES.values()),
     "urged", "rated", "rating_mean", "supervised_overdue", "accept_hours",
 )
-#: The first 签收 of a case, kept on the case with the event (migration 0019): reading it from
-#: the history was one probe of incident_event per case, most of a province's report.
+#: The first 签收 of a case, kept on the case by a trigger on the history (migration 0019):
+#: reading it from the history was one probe of incident_event per case, most of a
+#: province's report.
 FIRST_ACCEPT = "i.accepted_at"
 #: Supervised (督办) cases done after, or still open past, their supervision deadline.
 SUPERVISED_OVERDUE = ("count(*) FILTER (WHERE i.supervised_due IS NOT NULL "

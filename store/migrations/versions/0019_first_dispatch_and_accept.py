@@ -22,9 +22,33 @@ branch_labels = None
 depends_on = None
 
 
+_KEEP = """
+CREATE FUNCTION onemap_keep_first_times() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  UPDATE incident i SET dispatched_at = least(i.dispatched_at, f.dispatched),
+                        accepted_at = least(i.accepted_at, f.accepted)
+  FROM (SELECT incident_id,
+               min(at) FILTER (WHERE action = 'dispatch') AS dispatched,
+               min(at) FILTER (WHERE action = 'accept') AS accepted
+        FROM inserted WHERE action IN ('dispatch', 'accept')
+        GROUP BY incident_id) f
+  WHERE i.id = f.incident_id
+    AND (i.dispatched_at IS DISTINCT FROM least(i.dispatched_at, f.dispatched)
+         OR i.accepted_at IS DISTINCT FROM least(i.accepted_at, f.accepted));
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER incident_event_first_times AFTER INSERT ON incident_event
+  REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION onemap_keep_first_times();
+"""
+
+
 def upgrade() -> None:
     op.add_column("incident", sa.Column("dispatched_at", sa.DateTime(timezone=True)))
     op.add_column("incident", sa.Column("accepted_at", sa.DateTime(timezone=True)))
+    op.execute(_KEEP)
     op.execute("""
         UPDATE incident i SET dispatched_at = f.dispatched, accepted_at = f.accepted
         FROM (SELECT incident_id,
@@ -36,5 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS incident_event_first_times ON incident_event; "
+               "DROP FUNCTION IF EXISTS onemap_keep_first_times()")
     op.drop_column("incident", "accepted_at")
     op.drop_column("incident", "dispatched_at")
