@@ -17,7 +17,8 @@
   measures, windows, a filter, drill into a town and a village, layers, zoom to street level) —
   the max server time of its callbacks.
 * **Monthly**: ``reports.monthly.build`` for the province at county level and for one county
-  at grid level (last full month), cold and warm, in this process.
+  at grid level (last full month), cold and warm, in this process; and the units' measures with
+  the first 签收 kept on the case (migration 0019) beside reading it from the history.
 """
 
 from __future__ import annotations
@@ -100,8 +101,45 @@ def monthly(url: str) -> list[tuple[str, str]]:
             times.append(time.monotonic() - t0)
         rows.append((f"monthly report: {label}", f"cold {times[0]:.2f} s, warm "
                      f"{min(times[1:]):.2f} s"))
+        rows.append(_first_accept_side_by_side(engine, month, level, within, settings))
     engine.dispose()
     return rows
+
+
+#: The alternative kept on the case since migration 0019: the first 签收 read from the history,
+#: one probe of incident_event per case (what store.monthly did before).
+HISTORY_FIRST_ACCEPT = ("(SELECT min(e.at) FROM incident_event e WHERE e.incident_id = i.id "
+                        "AND e.at >= i.received_at AND e.at < now() + interval '1 day' "
+                        "AND e.action = 'accept')")
+
+
+def _first_accept_side_by_side(engine, month: str, level: int, within,
+                               settings) -> tuple[str, str]:
+    """The units' measures (one statement of the report) with the first 签收 from
+    ``incident.accepted_at`` and from the history, warm, in the same run — and whether the two
+    give the same hours."""
+    import numpy as np
+
+    from store import monthly as store
+
+    kept = store.FIRST_ACCEPT
+    got: dict[str, tuple[float, object]] = {}
+    try:
+        for name, expr in (("column", kept), ("history", HISTORY_FIRST_ACCEPT)):
+            store.FIRST_ACCEPT = expr
+            times = []
+            for _ in range(3):
+                t0 = time.monotonic()
+                frame = store.month_measures(engine, level, month, settings.timezone,
+                                             within=within)
+                times.append(time.monotonic() - t0)
+            got[name] = (min(times[1:]), frame["accept_hours"].to_numpy(dtype="float64"))
+    finally:
+        store.FIRST_ACCEPT = kept
+    same = np.allclose(got["column"][1], got["history"][1], equal_nan=True)
+    return ("… its units' measures, first 签收 from `incident.accepted_at` vs from the history",
+            f"warm {got['column'][0]:.2f} s vs {got['history'][0]:.2f} s; "
+            f"{'same hours' if same else 'HOURS DIFFER'}")
 
 
 def main() -> int:
