@@ -338,7 +338,6 @@ class UnitLayers:
             self._response_bytes = 0
         return snap
 
-    # -- convenience for page code (no SQL)
     def _build(self, signature: tuple, force: bool) -> Snapshot:
         """Read the snapshot of ``signature`` from disk, else build it (and keep it there)."""
         def build() -> Snapshot:
@@ -355,6 +354,7 @@ class UnitLayers:
                 snapshot_cache.save(self.cache_root, name, snap := build())
         return snap
 
+    # -- convenience for page code (no SQL)
     def names(self) -> dict[int, str]:
         snap = self.snapshot()
         return {p["id"]: p["name"] for p in snap.props}

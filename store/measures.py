@@ -503,8 +503,8 @@ def jurisdiction_total(db: Bindable, period: Period, now: datetime | None = None
     and rates are true ratios rather than means of unit rates.  ``within=(level, unit_id)``
     narrows it to one unit's incidents (by the frozen unit column of that level), for a wall
     zoomed into a town.  Keys are :data:`SUMMARY_COLUMNS`; counts are ints, rates floats (NaN
-    with no denominator).  ``history=False`` leaves out the two measures read from the cases'
-    history (``dispatched``, ``escalations``: 0), which a wall's tiles do not show.
+    with no denominator).  ``history=False`` leaves out ``dispatched`` and ``escalations`` (0),
+    which a wall's tiles do not show (escalations are counted from the cases' history).
     """
     shares = ", ".join(
         f"r.l{level}::float8 / nullif(r.resolved, 0) AS closed_share_{name}"
