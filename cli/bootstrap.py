@@ -44,8 +44,10 @@ def prepare_database(settings: Settings, dbname: str | None = None, *, fresh: bo
                               var_dir=settings.var_dir):
             from accounts.bootstrap import DEMO_PASSWORD, demo_users
             from cli.common import say
+            from cli.demo import keep_boundaries
             from store.runtime import build_runtime
 
+            keep_boundaries(settings, engine)
             made = demo_users(build_runtime(settings, engine=engine))
             if made:
                 say(f"demo users (demo data only; password {DEMO_PASSWORD}): "

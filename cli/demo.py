@@ -27,7 +27,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         _say("nothing loaded (already there)")
     else:
         _say("loaded: " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
+    keep_boundaries(settings, engine)
     return 0
+
+
+def keep_boundaries(settings: Settings, engine: Any) -> None:
+    """Simplify the boundaries for the wall now and keep them in var/cache/units, so that a
+    server's first start reads them instead of building them in its first request."""
+    from dashboard.geodata import keep_boundaries as keep
+
+    took = keep(engine, settings)
+    _say(f"wall boundaries simplified and kept in {settings.var_path / 'cache' / 'units'} "
+         f"({took:.1f} s)")
 
 
 def register(sub: Any) -> None:

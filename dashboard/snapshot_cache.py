@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 #: keep this many newest files (older signatures are of no use)
 KEEP = 4
+#: A lock without its snapshot this old is left over (a build takes about a minute).
+STALE_LOCK_S = 3600.0
 
 
 def key(database: str, signature: tuple, datum: str) -> str:
@@ -133,7 +136,18 @@ def building(root: Path, name: str) -> Iterator[None]:
 
 
 def _prune(folder: Path) -> None:
+    """Keep the newest :data:`KEEP` snapshots; drop the others' locks, and locks left without
+    a snapshot (a build that failed, a file removed by hand) once nobody can still be
+    building under them."""
     files = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEEP:]:
         old.unlink(missing_ok=True)
         (folder / f".{old.stem}.lock").unlink(missing_ok=True)
+    stale = time.time() - STALE_LOCK_S
+    for lock in folder.glob(".*.lock"):
+        try:
+            if (not (folder / f"{lock.name[1:-5]}.npz").exists()
+                    and lock.stat().st_mtime < stale):
+                lock.unlink()
+        except OSError:
+            pass

@@ -378,6 +378,29 @@ def upsert_units(conn: Connection, staging: str, levels: Iterable[int]) -> tuple
 CHUNK_ROWS = 200_000
 
 
+def _timestamps_as_text(column: pd.Series) -> np.ndarray:
+    """A datetime column as ISO text for COPY (None for NaT): aware ones in UTC with ``+00``.
+
+    pandas formats timestamps one by one in Python (most of a demo load's client time);
+    numpy's ``datetime_as_string`` does the whole column in C, to the same instants.
+    """
+    if column.dt.tz is not None:
+        values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        out = np.char.add(np.datetime_as_string(values, unit="us"), "+00").astype(object)
+    else:
+        values = column.to_numpy()
+        out = np.datetime_as_string(values, unit="us").astype(object)
+    out[np.isnat(values)] = None
+    return out
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    dated = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    if not dated:
+        return frame
+    return frame.assign(**{c: _timestamps_as_text(frame[c]) for c in dated})
+
+
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     """COPY ``frame`` (columns named as the table's) into ``table``; None/NaN become NULL.
 
@@ -393,8 +416,8 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
                       ) as copy:
             for start in range(0, len(frame), CHUNK_ROWS):
                 buffer = io.StringIO()
-                frame.iloc[start:start + CHUNK_ROWS].to_csv(buffer, header=False, index=False,
-                                                            na_rep="\\N")
+                chunk = _csv_ready(frame.iloc[start:start + CHUNK_ROWS])
+                chunk.to_csv(buffer, header=False, index=False, na_rep="\\N")
                 copy.write(buffer.getvalue())
     return len(frame)
 

@@ -73,3 +73,44 @@ def test_a_damaged_or_foreign_file_is_rebuilt_not_trusted(engine, tmp_path, capl
     caplog.clear()
     assert snapshot_cache.load(tmp_path, path.stem, dict) is None
     assert "writable by others" in caplog.text
+
+
+def test_kept_after_a_load_the_servers_first_start_reads_them(engine, settings, tmp_path,
+                                                              monkeypatch):
+    """`onemap demo` and `make setup` keep the boundaries right after loading
+    (geodata.keep_boundaries, with the command line's owner engine); a server's runtime
+    (the application role's engine for the same database) then reads that file and builds
+    nothing."""
+    from store.runtime import build_runtime
+
+    mine = settings.with_(database_url=engine.url.render_as_string(hide_password=False),
+                          var_dir=str(tmp_path))
+    monkeypatch.setattr(geodata, "_LAYERS", {})  # this process's cache: the test's own
+    assert geodata.keep_boundaries(engine, mine) > 0
+    (path,) = _files(tmp_path)
+    written = path.stat().st_mtime_ns
+    _no_database_read(monkeypatch)
+    monkeypatch.setattr(geodata, "_LAYERS", {})  # another command: read, not written again
+    geodata.keep_boundaries(engine, mine)
+    assert _files(tmp_path) == [path] and path.stat().st_mtime_ns == written
+    rt = build_runtime(mine)
+    assert rt.engine is not engine
+    served = geodata.UnitLayers(rt.engine, mine.basemap_datum, cache_root=mine.var_path)
+    assert served.snapshot().ids.size > 0 and served.builds == 1
+
+
+def test_left_over_locks_are_pruned_but_not_one_in_use(engine, tmp_path):
+    """A lock whose snapshot is gone (a failed build, a file removed by hand) is dropped when
+    the next snapshot is saved, once it is old enough that nobody can still be building."""
+    folder = tmp_path / "cache" / "units"
+    folder.mkdir(parents=True)
+    old = folder / ".0123456789abcdef01234567.lock"
+    fresh = folder / ".fedcba9876543210fedcba98.lock"
+    old.touch()
+    fresh.touch()
+    hours_ago = old.stat().st_mtime - 2 * snapshot_cache.STALE_LOCK_S
+    os.utime(old, (hours_ago, hours_ago))
+    geodata.UnitLayers(engine, "wgs84", cache_root=tmp_path).snapshot()
+    (path,) = _files(tmp_path)
+    assert not old.exists() and fresh.exists()
+    assert (folder / f".{path.stem}.lock").exists()  # the one just used stays

@@ -134,3 +134,26 @@ def test_schema_lists_repeat_the_registries_exactly():
 
     assert set(models.INCIDENT_STATES) == set(STATES)
     assert tuple(models.API_KEY_ROLES) == tuple(api_keys.ROLES)
+
+
+def test_copy_frame_keeps_instants_and_missing_times(conn):
+    """The demo loaders' COPY writes timestamps as text itself (pandas' per-value formatting
+    was most of a load's client time): aware times keep their instant, naive ones their wall
+    time, NaT becomes NULL."""
+    import pandas as pd
+
+    from store.bulk import copy_frame
+
+    conn.execute(text("CREATE TEMP TABLE t_copy (aware timestamptz, naive timestamp, n int)"))
+    aware = pd.Series(pd.to_datetime(["2025-03-01 08:30:15.123456", None,
+                                      "2026-12-31 23:59:59.000000"]))
+    aware = aware.dt.tz_localize("Asia/Shanghai")
+    naive = pd.Series(pd.to_datetime(["2025-03-01 08:30:15", "2024-02-29 00:00:00", None]))
+    frame = pd.DataFrame({"aware": aware, "naive": naive, "n": [1, 2, 3]})
+    assert copy_frame(conn, "t_copy", frame) == 3
+    rows = conn.execute(text(
+        "SELECT n, to_char(aware AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+        "to_char(naive, 'YYYY-MM-DD HH24:MI:SS') FROM t_copy ORDER BY n")).all()
+    assert rows == [(1, "2025-03-01 00:30:15.123456", "2025-03-01 08:30:15"),
+                    (2, None, "2024-02-29 00:00:00"),
+                    (3, "2026-12-31 15:59:59.000000", None)]
