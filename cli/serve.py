@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import say as _say
-from onemap.errors import SetupError
+from onemap.errors import ConfigError, SetupError
 from onemap.settings import Settings
 
 
@@ -43,6 +43,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         raise SetupError(f"Port {port} is already in use by another program, so the dashboard "
                          f"cannot start. Stop that program or pick another port: "
                          f"ONEMAP_PORT={port + 1} make run")
+    _check_levels(settings)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     from dashboard.server import serve
 
@@ -50,6 +51,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _say(f"serving the dashboard on {scheme}://{host}:{port}/  (Ctrl-C or `make stop` to stop)")
     serve(settings, pidfile=pidfile)
     return 0
+
+
+def _check_levels(settings: Settings) -> None:
+    """Refuse to serve a database whose units do not fit ONEMAP_LEVELS (they would be drawn
+    and counted under the wrong level names); warn when it has no grids yet."""
+    from sqlalchemy.exc import OperationalError
+
+    from store.engine import database_url, get_engine
+    from store.units import levels_mismatch
+
+    try:
+        found = levels_mismatch(get_engine(database_url(settings)))
+    except OperationalError:  # not up yet: the server says so on its own
+        return
+    if found is None:
+        return
+    severity, sentence = found
+    if severity == "error":
+        raise ConfigError(sentence)
+    _say(f"warning: {sentence}")
 
 
 def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:

@@ -242,3 +242,30 @@ def forget_all() -> None:
             cache._tree = None
             cache._places = None
             cache._scoped.clear()
+
+
+def levels_mismatch(db: Any) -> tuple[str, str] | None:
+    """``("error" | "warning", sentence)`` when the current units do not fit this deployment's
+    levels (``ONEMAP_LEVELS``), else None (also with no units yet).
+
+    Units deeper than the grid level cannot be drawn or assigned: the database was built for
+    more levels (a five-level database under the four-level default).  No unit at the grid
+    level means either an import still in progress or a database of fewer levels read with a
+    city on top (its counties would be taken for cities): said as a warning.
+    """
+    from geo.levels import ACTIVE_KEYS, BOTTOM
+    from store.db import scalar
+
+    deepest = scalar(db, "SELECT max(level) FROM unit WHERE valid_to IS NULL")
+    if deepest is None or int(deepest) == BOTTOM:
+        return None
+    named = f"ONEMAP_LEVELS names {len(ACTIVE_KEYS)} ({','.join(ACTIVE_KEYS)})"
+    if int(deepest) > BOTTOM:
+        return ("error", f"the units in this database go {int(deepest) + 1} levels deep, but "
+                f"{named}: this database was built for another deployment. Start with the "
+                "ONEMAP_LEVELS it was built with, or use a database of its own for these "
+                "levels (README, \"Five levels\").")
+    return ("warning", f"the units in this database go only {int(deepest) + 1} levels deep, "
+            f"but {named}: no unit is at the grid level, so no report can be placed in a "
+            "grid. Load the grids, or start with the ONEMAP_LEVELS this database was built "
+            "with.")
