@@ -179,13 +179,13 @@ def main() -> int:
         ("province", f"{names}; {households:,} households, {incidents:,} incidents"),
         ("generate + load", loaded)]
     if not args.keep_cache:  # as after `onemap demo`: simplified and kept on disk now
-        from dashboard.geodata import keep_boundaries
+        from cli.demo import keep_boundaries
         from onemap.settings import load_settings
 
         for old in (ROOT / "var" / "cache" / "units").glob("*.npz"):
             old.unlink()
         engine = create_engine(url)
-        kept = keep_boundaries(engine, load_settings().with_(database_url=url))
+        kept = keep_boundaries(load_settings().with_(database_url=url), engine)
         engine.dispose()
         rows.append(("boundaries simplified and kept on disk after the load "
                      "(`onemap demo` does it)", f"{kept:.1f} s"))

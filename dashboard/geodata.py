@@ -424,20 +424,6 @@ def layers(engine: Engine, settings: Settings) -> UnitLayers:
         return _LAYERS[key]
 
 
-def keep_boundaries(engine: Engine, settings: Settings) -> float:
-    """Simplify the current boundaries and keep them on disk now (``var/cache/units``); the
-    seconds it took.
-
-    Run after a load (`onemap demo`, `make setup`): the first start of a server then reads
-    them (under a second for a province) instead of building them in its first request
-    (about a minute for 100,000 grids).  A server's engine for the same database URL and
-    datum finds the same file; nothing is built twice if it is already there.
-    """
-    t0 = time.perf_counter()
-    layers(engine, settings).refresh()
-    return time.perf_counter() - t0
-
-
 # --- HTTP ----------------------------------------------------------------------------------
 class _BadParam(Exception):
     def __init__(self, status: int, message: str) -> None:

@@ -78,20 +78,21 @@ def test_a_damaged_or_foreign_file_is_rebuilt_not_trusted(engine, tmp_path, capl
 def test_kept_after_a_load_the_servers_first_start_reads_them(engine, settings, tmp_path,
                                                               monkeypatch):
     """`onemap demo` and `make setup` keep the boundaries right after loading
-    (geodata.keep_boundaries, with the command line's owner engine); a server's runtime
+    (cli.demo.keep_boundaries, with the command line's owner engine); a server's runtime
     (the application role's engine for the same database) then reads that file and builds
     nothing."""
+    from cli.demo import keep_boundaries
     from store.runtime import build_runtime
 
     mine = settings.with_(database_url=engine.url.render_as_string(hide_password=False),
                           var_dir=str(tmp_path))
     monkeypatch.setattr(geodata, "_LAYERS", {})  # this process's cache: the test's own
-    assert geodata.keep_boundaries(engine, mine) > 0
+    assert keep_boundaries(mine, engine) > 0
     (path,) = _files(tmp_path)
     written = path.stat().st_mtime_ns
     _no_database_read(monkeypatch)
     monkeypatch.setattr(geodata, "_LAYERS", {})  # another command: read, not written again
-    geodata.keep_boundaries(engine, mine)
+    keep_boundaries(mine, engine)
     assert _files(tmp_path) == [path] and path.stat().st_mtime_ns == written
     rt = build_runtime(mine)
     assert rt.engine is not engine
