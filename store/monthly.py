@@ -138,9 +138,11 @@ def months_with_data(db: Bindable, tz: str = "Asia/Shanghai") -> list[str]:
 
 # --- scope -----------------------------------------------------------------------------------
 def _scope_ctes(level: int, within: tuple[int, int] | None) -> tuple[list[str], dict[str, Any]]:
-    """CTEs ending in ``full_map`` and ``s`` (id, code, name, parent_id, version, valid_to,
-    geom): the units of ``level`` on the map at ``:at``, and those narrowed to ``within``;
-    needs ``WITH RECURSIVE``."""
+    """CTEs ending in ``full_map`` and ``s`` (id, code, name, parent_id, version, valid_to):
+    the units of ``level`` on the map at ``:at``, and those narrowed to ``within``; needs
+    ``WITH RECURSIVE``.  Without their geometries (join ``unit`` by id where one is drawn or
+    tested): a province has 100,000 grids, and copying their shapes into every statement's
+    map was a third of a county's report."""
     unit_column(level)  # refuses unknown levels
     params: dict[str, Any] = {"level": int(level)}
     ctes: list[str] = []
@@ -165,7 +167,7 @@ def _scope_ctes(level: int, within: tuple[int, int] | None) -> tuple[list[str], 
             WHERE sub.level < :level AND u.level > sub.level AND {_VALID})""")
         narrow = " WHERE id IN (SELECT id FROM sub)"
     ctes.append(f"""full_map AS MATERIALIZED (
-        SELECT u.id, u.code, u.name, u.parent_id, u.version, u.valid_to, u.geom FROM unit u
+        SELECT u.id, u.code, u.name, u.parent_id, u.version, u.valid_to FROM unit u
         WHERE u.level = :level AND {_VALID})""")
     ctes.append(f"s AS MATERIALIZED (SELECT * FROM full_map{narrow})")
     return ctes, params
@@ -207,8 +209,9 @@ def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
         FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
              LEFT JOIN full_map s2 ON s2.code = f.code
         WHERE f.level = :level),
-    ext AS MATERIALIZED (
-        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM full_map),"""
+    ext AS MATERIALIZED (  -- read only when a case has no mapped unit (coalesce)
+        SELECT ST_SetSRID(ST_Extent(u.geom)::geometry, 4326) AS box FROM unit u
+        WHERE u.id IN (SELECT id FROM full_map)),"""
     if not narrowed:
         return f"""{head}
     inc AS (
@@ -219,12 +222,14 @@ def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
     # through the index on the frozen column, not every case of the window
     return f"""{head}
     ext_s AS MATERIALIZED (
-        SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS box FROM s),
+        SELECT ST_SetSRID(ST_Extent(u.geom)::geometry, 4326) AS box FROM unit u
+        WHERE u.id IN (SELECT id FROM s)),
     m_s AS MATERIALIZED (SELECT frozen, unit_id FROM m WHERE unit_id IN (SELECT id FROM s)),
     inc AS (
-        SELECT m.unit_id, {columns}
-        FROM m_s m JOIN incident i ON i.{column} = m.frozen
-        WHERE {window}
+        SELECT m.unit_id, i.*
+        FROM m_s m CROSS JOIN LATERAL (  -- per frozen unit: its (unit, received_at) index
+            SELECT {columns} FROM incident i  -- (OFFSET 0: not flattened into one big join)
+            WHERE i.{column} = m.frozen AND {window} OFFSET 0) i
         UNION ALL
         SELECT {attributed} AS unit_id, {columns}
         FROM incident i LEFT JOIN m ON m.frozen = i.{column}
@@ -267,8 +272,8 @@ def units_as_of(db: Bindable, level: int, at: datetime, *,
     ctes, params = _scope_ctes(level, within)
     params["at"] = _aware(at, "at")
     sql = f"""{_with(ctes)}
-        SELECT id, code, name, parent_id, version, ST_AsBinary(geom) AS wkb
-        FROM s ORDER BY code, id"""
+        SELECT s.id, s.code, s.name, s.parent_id, s.version, ST_AsBinary(u.geom) AS wkb
+        FROM s JOIN unit u ON u.id = s.id ORDER BY s.code, s.id"""
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
@@ -277,24 +282,28 @@ def units_as_of(db: Bindable, level: int, at: datetime, *,
 
 
 # --- per-unit measures -----------------------------------------------------------------------
-def _households_ctes() -> list[str]:
-    """``hh(id, n)``: households of every unit in ``s`` (see *households*)."""
+def _households_ctes(narrowed: bool = False) -> list[str]:
+    """``hh(id, n)``: households of every unit in ``s`` (see *households*).
+
+    ``narrowed`` (a ``within`` view): only the households of the grids below ``s`` are
+    counted (through the index on ``household.grid_id``), not every grid's of the province."""
+    only = "AND grid_id IN (SELECT id FROM cur)" if narrowed else ""
     return [
         """cur AS (
             SELECT id AS root, id FROM s WHERE valid_to IS NULL
             UNION ALL
             SELECT cur.root, u.id FROM unit u JOIN cur ON u.parent_id = cur.id
             WHERE u.valid_to IS NULL AND u.id <> cur.id)""",
-        """per_grid AS (
+        f"""per_grid AS (
             SELECT grid_id, count(*) AS n FROM household
-            WHERE grid_id IS NOT NULL GROUP BY grid_id)""",
+            WHERE grid_id IS NOT NULL {only} GROUP BY grid_id)""",
         """hh AS (
             SELECT cur.root AS id, coalesce(sum(per_grid.n), 0) AS n
             FROM cur LEFT JOIN per_grid ON per_grid.grid_id = cur.id GROUP BY cur.root
             UNION ALL
             SELECT s.id, (SELECT count(*) FROM household h
-                          WHERE h.geom && s.geom AND ST_Covers(s.geom, h.geom))
-            FROM s WHERE s.valid_to IS NOT NULL)""",
+                          WHERE h.geom && g.geom AND ST_Covers(g.geom, h.geom))
+            FROM s JOIN unit g ON g.id = s.id WHERE s.valid_to IS NOT NULL)""",
     ]
 
 
@@ -327,7 +336,7 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
                    {ACCEPT_HOURS} AS accept_hours
             FROM inc i JOIN s ON s.id = i.unit_id  -- only the map's units: a county's report
             GROUP BY 1, 2)""",                      # reads the history of its own cases only
-        *_households_ctes(),
+        *_households_ctes(narrowed=within is not None),
     ]
     sql = f"""{_with(ctes)}
         SELECT s.id AS unit_id, s.code, s.name,
@@ -480,7 +489,7 @@ def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
             homes = int(conn.scalar(text("SELECT count(*) FROM household")))
         else:
             ctes, params = _scope_ctes(int(within[0]), within)
-            ctes += _households_ctes()
+            ctes += _households_ctes(narrowed=True)
             homes = int(conn.scalar(text(f"{_with(ctes)} SELECT coalesce(sum(n), 0) FROM hh"),
                                     {**params, "at": period.end}))
     received = int(total["received"])
