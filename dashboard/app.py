@@ -41,7 +41,8 @@ from store.runtime import build_runtime
 
 def _warm_places(rt: Runtime) -> None:
     """What the first page and the first report need, built in the background at start: the
-    boundaries (read from disk after a restart), the unit tree, then the assignment engine.
+    boundaries, the unit tree, then the assignment engine (the boundaries and the engine's
+    rasters read from disk when a load, another worker or an earlier start kept them).
 
     At the lowest CPU priority (this thread only, Linux): on a province this is half a minute
     of work in every worker, and a page asked meanwhile must not queue behind it."""

@@ -29,6 +29,8 @@ the few points no raster settles, and :class:`geo.nearest.NearestGrid` measures 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -240,11 +242,47 @@ class _LevelIndex:
         return win, hits
 
 
+def units_fingerprint(h: Hierarchy) -> np.ndarray:
+    """A digest of the units (ids, levels, codes, parents, each polygon's bounds and vertex
+    count): kept rasters are used only for the units they were made from."""
+    digest = hashlib.sha256()
+    for part in (h.ids, h.levels, h.ancestors, shapely.bounds(h.geoms),
+                 shapely.get_num_coordinates(h.geoms)):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update("\0".join(map(str, h.codes)).encode())
+    return np.frombuffer(digest.digest(), dtype=np.uint8).copy()
+
+
+def _read_kept(kept: Mapping[str, np.ndarray], h: Hierarchy, snap_m: float
+               ) -> tuple[Lookup, np.ndarray]:
+    """The grid raster and first raster kept by :meth:`AssignmentEngine.kept`, checked."""
+    try:
+        if not np.array_equal(kept["fingerprint"], units_fingerprint(h)):
+            raise ValueError("they were made from other units")
+        if float(kept["snap_m"][0]) != snap_m:
+            raise ValueError(f"they are for snapping {kept['snap_m'][0]} m, not {snap_m} m")
+        x0, y0, dx, dy = (float(v) for v in kept["lattice"])
+        cells, first = kept["cells"], kept["first"]
+        cand_ptr, cand = kept["cand_ptr"], kept["cand"]
+        n_grids = int(np.count_nonzero(h.levels == h.grid_level))
+        if (cells.ndim != 2 or first.shape != cells.shape or cells.dtype != np.int32
+                or first.dtype != np.int32 or cand.dtype != np.int32
+                or cand_ptr.dtype != np.int64 or int(cand_ptr[-1]) != len(cand)
+                or (len(cand) and int(cand.max()) >= n_grids)
+                or int(cells.max(initial=-1)) >= n_grids
+                or len(cand_ptr) - 1 < CANDIDATES - int(cells.min(initial=CANDIDATES))):
+            raise ValueError("their arrays do not fit together")
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"they lack a part ({exc})") from exc
+    return Lookup(x0, y0, dx, dy, np.ascontiguousarray(cells), cand_ptr, cand), \
+        np.ascontiguousarray(first)
+
+
 class AssignmentEngine:
     """Built once from the unit polygons of all levels (:meth:`build`), reused for many calls."""
 
     def __init__(self, hierarchy: Hierarchy, lookup: Lookup, crs: pyproj.CRS,
-                 snap_m: float = 50.0) -> None:
+                 snap_m: float = 50.0, first: np.ndarray | None = None) -> None:
         h = hierarchy
         self.hierarchy = h
         self.lookup = lookup
@@ -263,12 +301,15 @@ class AssignmentEngine:
         # raster's empty cells told apart by the top level's raster on the same lattice
         # (gap or outside) and by the snapping filter; another distance gets its own on
         # first use.  The top raster is needed only for this.
-        top = build_lookup(self.levels[0].geoms, like=lookup) if self.levels else None
+        # (``first``: that raster as kept from an earlier build of the same units)
         self._snap_m = snap_m
-        fine = kernel.first_raster(
-            lookup, top, len(self.grids.ids), len(self.levels[0].ids) if self.levels else 0,
-            kernel.near_mask(lookup, self.nearest.to_metric, self.nearest.edge_tree, snap_m))
-        self._first = {snap_m: fine}
+        if first is None:
+            top = build_lookup(self.levels[0].geoms, like=lookup) if self.levels else None
+            first = kernel.first_raster(
+                lookup, top, len(self.grids.ids), len(self.levels[0].ids) if self.levels
+                else 0, kernel.near_mask(lookup, self.nearest.to_metric,
+                                         self.nearest.edge_tree, snap_m))
+        self._first = {snap_m: first}
         kernel.warm()
 
     @classmethod
@@ -281,6 +322,7 @@ class AssignmentEngine:
         max_cell_m: float = 100.0,
         snap_m: float = 50.0,
         max_cells: int = 30_000_000,
+        kept: Mapping[str, np.ndarray] | None = None,
     ) -> AssignmentEngine:
         """Validate ``units`` (WGS84; id, code, level, parent_id, geometry) and index them.
 
@@ -289,10 +331,16 @@ class AssignmentEngine:
         cells in all, ~4 bytes each).
         ``snap_m`` is the snapping distance whose raster filter is built now (another one
         is built on its first use).
+        ``kept``: the rasters of an earlier build of the same units (:meth:`kept`), used
+        instead of rasterising again; ValueError if they are not of these units.
         """
         h = read_hierarchy(units)
         grid_geoms = h.geoms[h.levels == h.grid_level]
         xmin, ymin, xmax, ymax = shapely.total_bounds(grid_geoms)
+        if kept is not None:
+            lookup, first = _read_kept(kept, h, snap_m)
+            return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, (ymin + ymax) / 2),
+                       snap_m, first)
         # grids and the top level are rasterised on one lattice over both of them
         bounds = tuple(shapely.total_bounds(h.geoms[(h.levels == 0)
                                                     | (h.levels == h.grid_level)]))
@@ -308,6 +356,16 @@ class AssignmentEngine:
         lookup = build_lookup(grid_geoms, cell_dx=dy / kx, cell_dy=dy, max_cells=max_cells,
                               bounds=bounds)
         return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0), snap_m)
+
+    def kept(self) -> dict[str, np.ndarray]:
+        """The rasters :meth:`build` made, as plain arrays, for ``build(units, kept=...)`` of
+        the same units in another process (most of a build's time; a province's is about
+        half a minute)."""
+        lk = self.lookup
+        return {"fingerprint": units_fingerprint(self.hierarchy),
+                "lattice": np.array([lk.x0, lk.y0, lk.dx, lk.dy]), "cells": lk.cells,
+                "cand_ptr": lk.cand_ptr, "cand": lk.cand,
+                "snap_m": np.array([self._snap_m]), "first": self._first[self._snap_m]}
 
     @property
     def n_levels(self) -> int:

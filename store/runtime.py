@@ -50,7 +50,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None,
                                                           settings.db_app_role)
     replica = (_replica(settings.replica_url, settings.db_app_role, settings.replica_max_lag_s)
                if settings.replica_url and app else None)
-    return Runtime(settings=settings, engine=engine, units=unit_cache(engine),
+    return Runtime(settings=settings, engine=engine, units=unit_cache(engine, settings.var_path),
                    policy=policy_from(settings), actor=actor, replica=replica)
 
 

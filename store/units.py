@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -103,8 +104,12 @@ class Places:
 class UnitCache:
     """Current units of one database, rebuilt when the units signature changes."""
 
-    def __init__(self, engine: Engine, *, check_every_s: float = CHECK_EVERY_S) -> None:
+    def __init__(self, engine: Engine, *, check_every_s: float = CHECK_EVERY_S,
+                 keep_root: Path | None = None) -> None:
         self.engine = engine
+        # where the assignment engine's rasters are kept for other processes
+        # (store.kept_engine); None: each process builds its own
+        self.keep_root = keep_root
         self.check_every_s = check_every_s
         self._lock = threading.RLock()
         # the assignment engine builds under its own lock: on a province that takes seconds,
@@ -161,6 +166,7 @@ class UnitCache:
         """The assignment engine and lookups, rebuilt when units, workers or departments
         change (workers and departments checked at most every :data:`PLACES_EVERY_S`)."""
         from store.incidents import departments_by_code, grid_workers_by_grid, places_stamp
+        from store.kept_engine import build_engine, database_of
         from store.repository import county_codes, load_units_frame
 
         self.signature(force=force)
@@ -175,7 +181,9 @@ class UnitCache:
                     self._places_checked = now
                     return self._places
                 units = load_units_frame(conn)
-                engine = AssignmentEngine.build(units) if len(units) else None
+                engine = build_engine(units, root=self.keep_root,
+                                      database=database_of(self.engine.url),
+                                      signature=self._signature) if len(units) else None
                 fresh = Places(engine, grid_workers_by_grid(conn), departments_by_code(conn),
                                county_codes(conn), stamp)
             self._places = fresh
@@ -223,14 +231,18 @@ _caches: dict[tuple, UnitCache] = {}
 _caches_lock = threading.Lock()
 
 
-def unit_cache(engine: Engine) -> UnitCache:
-    """The process's one cache for this database (shared by every runtime on it)."""
+def unit_cache(engine: Engine, keep_root: Path | None = None) -> UnitCache:
+    """The process's one cache for this database (shared by every runtime on it);
+    ``keep_root``: the var directory where its assignment engine is kept for other
+    processes."""
     key = (engine.url.render_as_string(hide_password=False),
            getattr(engine, "_onemap_scoped", None))
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None or cache.engine is not engine:
-            cache = _caches[key] = UnitCache(engine)
+            cache = _caches[key] = UnitCache(engine, keep_root=keep_root)
+        elif keep_root is not None and cache.keep_root is None:
+            cache.keep_root = keep_root
         return cache
 
 
