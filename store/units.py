@@ -180,10 +180,14 @@ class UnitCache:
                 if self._places is not None and not force and stamp == self._places.stamp:
                     self._places_checked = now
                     return self._places
-                units = load_units_frame(conn)
-                engine = build_engine(units, root=self.keep_root,
-                                      database=database_of(self.engine.url),
-                                      signature=self._signature) if len(units) else None
+                old = self._places
+                if old is not None and not force and old.stamp[0] == self._signature:
+                    engine = old.engine  # only workers or departments changed
+                else:
+                    units = load_units_frame(conn)
+                    engine = build_engine(units, root=self.keep_root,
+                                          database=database_of(self.engine.url),
+                                          signature=self._signature) if len(units) else None
                 fresh = Places(engine, grid_workers_by_grid(conn), departments_by_code(conn),
                                county_codes(conn), stamp)
             self._places = fresh
