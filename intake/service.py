@@ -182,9 +182,9 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
         "reporter": report.reporter.model_dump(exclude_none=True) if report.reporter else None,
         "media_urls": list(report.photo_urls) or None,
     }
-    new_id = db_incidents.insert_incident(conn, row, where.lon, where.lat,
-                                          citizen_hash=lambda i: citizen.hash_for(rt, i))
-    if new_id is None:
+    incident = db_incidents.insert_incident(conn, row, where.lon, where.lat,
+                                            citizen_hash=lambda i: citizen.hash_for(rt, i))
+    if incident is None:
         existing = db_incidents.find_existing(conn, report.source, report.external_id,
                                               scoped_key)
         if existing is None:  # pragma: no cover - a conflict implies a row
@@ -198,9 +198,10 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
                 f"(incident {existing['id']}); use a new key for a new report",
                 [("Idempotency-Key", "already used for a different report")],
                 status=422, code="idempotency_conflict")
-        incident = db_incidents.get_incident(conn, existing["id"], with_events=False)
-        return SubmitResult(False, incident, incident.get("duplicate_of"),
+        known = db_incidents.get_incident(conn, existing["id"], with_events=False)
+        return SubmitResult(False, known, known.get("duplicate_of"),
                             citizen_url=citizen.issue(rt, conn, existing["id"]))
+    new_id = incident["id"]
     note = None
     if not where.located:
         note = ("地址未能匹配，待人工定位" if where.reason == "unmatched"
@@ -210,7 +211,6 @@ def submit(rt: Runtime, report: ReportIn, *, idempotency_key: str | None = None,
     db_incidents.append_event(conn, new_id, rt.actor.name, "receive", None, row["status"],
                               note, at=now)
     citizen_url = citizen.PATH + citizen.token_for(rt, new_id)  # its hash came with the row
-    incident = db_incidents.get_incident(conn, new_id, with_events=False)
     warnings = []
     if not where.located:
         warnings.append("unlocated: an operator must place this report on the map")

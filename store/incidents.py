@@ -30,13 +30,16 @@ _INSERT_COLUMNS = (
 
 def insert_incident(conn: Connection, row: Mapping[str, Any], lon: float | None,
                     lat: float | None, *, citizen_hash: Callable[[int], str] | None = None
-                    ) -> int | None:
-    """Insert a new incident; None when (source, external_id) or the idempotency key exists
-    already (then nothing is written: the caller returns the existing one).
+                    ) -> dict[str, Any] | None:
+    """Insert a new incident and answer it as :func:`get_incident` (without events) would
+    read it back; None when (source, external_id) or the idempotency key exists already
+    (then nothing is written: the caller returns the existing one).
 
-    ``citizen_hash(id)``: the hash of the case's citizen link, stored by the same INSERT (the
-    id is drawn from the sequence first) — not by an UPDATE of the new row, which would write
-    every index of ``incident`` twice."""
+    One statement: the stored row is read from the INSERT's own ``RETURNING`` through the
+    same projection as :func:`get_incident` (:data:`_DETAIL` over the new row), not by a
+    second query.  ``citizen_hash(id)``: the hash of the case's citizen link, stored by the
+    same INSERT (the id is drawn from the sequence first) — not by an UPDATE of the new row,
+    which would write every index of ``incident`` twice."""
     values = dict(row)
     values["reporter"] = json.dumps(values["reporter"], ensure_ascii=False) \
         if values.get("reporter") else None
@@ -50,13 +53,16 @@ def insert_incident(conn: Connection, row: Mapping[str, Any], lon: float | None,
     cols = ", ".join(columns)
     params = ", ".join(
         "CAST(:reporter AS jsonb)" if c == "reporter" else f":{c}" for c in columns)
-    return conn.execute(text(f"""
-        INSERT INTO incident (geom, updated_at, {cols})
-        VALUES (CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
-                     ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-                :received_at, {params})
-        ON CONFLICT DO NOTHING
-        RETURNING id"""), values).scalar()
+    stored = conn.execute(text(f"""
+        WITH stored AS (
+            INSERT INTO incident (geom, updated_at, {cols})
+            VALUES (CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                         ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+                    :received_at, {params})
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        {_DETAIL.replace("FROM incident i", "FROM stored i", 1)}"""), values).mappings().first()
+    return masked(dict(stored)) if stored is not None else None
 
 
 def find_existing(conn: Connection, source: str, external_id: str,

@@ -105,6 +105,33 @@ def test_created_inside_with_every_level_worker_department_and_due(client, keys,
     assert body["warnings"] == []
 
 
+@pytest.mark.parametrize("where", ["inside", "outside", "address"])
+def test_the_answer_is_the_case_as_read_back(client, keys, where) -> None:
+    """The 201 is built from the INSERT's own row (store.incidents.insert_incident), not read
+    back: it must be what GET /api/v1/incidents/{id} answers, field for field, personal data
+    masked the same way, for a placed, an unlocated and an address-matched report."""
+    extra: dict[str, Any] = {"reporter": {"name": "王小明", "phone": "13912345678"},
+                             "reported_at": "2026-11-30T08:15:00"}
+    if where == "outside":
+        extra["location"] = {"lon": OUTSIDE[0], "lat": OUTSIDE[1]}
+    elif where == "address":
+        extra.update(location=None, address=HOUSEHOLDS[0][0])
+    posted = client.post("/api/v1/reports", json=new_report(category="key_person", **extra),
+                         headers=headers(keys["operator"]))
+    assert posted.status_code == 201, posted.get_json()
+    answer = posted.get_json()
+    got = client.get(f"/api/v1/incidents/{answer['id']}", headers=headers(keys["operator"]))
+    assert got.status_code == 200
+    stored = got.get_json()
+    per_request = {"created", "warnings", "citizen_url", "events", "duplicate_of_id"}
+    shared = (set(answer) & set(stored)) - per_request
+    assert {"units", "grid_worker", "department", "location", "reporter", "due_at",
+            "received_at", "reported_at", "status"} <= shared
+    assert {k: answer[k] for k in shared} == {k: stored[k] for k in shared}
+    assert "13912345678" not in json.dumps(answer, ensure_ascii=False)
+    assert set(answer) - set(stored) <= per_request
+
+
 def test_high_default_severity_and_explicit_severity(client, keys, api_settings) -> None:
     rules = DeadlineRules(timezone=api_settings.timezone)
     r = client.post("/api/v1/reports", json=report_at(fresh_point(), category="fire"),
