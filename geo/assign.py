@@ -243,11 +243,13 @@ class _LevelIndex:
 
 
 def units_fingerprint(h: Hierarchy) -> np.ndarray:
-    """A digest of the units (ids, levels, codes, parents, each polygon's bounds and vertex
-    count): kept rasters are used only for the units they were made from."""
+    """A digest of the units (ids, levels, codes, parents, every vertex of the polygons the
+    rasters are made from: the grids and the top level): kept rasters are used only for the
+    units they were made from."""
+    drawn = h.geoms[(h.levels == 0) | (h.levels == h.grid_level)]
     digest = hashlib.sha256()
-    for part in (h.ids, h.levels, h.ancestors, shapely.bounds(h.geoms),
-                 shapely.get_num_coordinates(h.geoms)):
+    for part in (h.ids, h.levels, h.ancestors, shapely.get_num_coordinates(drawn),
+                 shapely.get_coordinates(drawn)):
         digest.update(np.ascontiguousarray(part).tobytes())
     digest.update("\0".join(map(str, h.codes)).encode())
     return np.frombuffer(digest.digest(), dtype=np.uint8).copy()
