@@ -1,0 +1,60 @@
+"""The engine's rasters kept for another process (#18): an engine built from the units and the
+kept rasters answers exactly as one built from scratch, and rasters of other units, another
+snapping distance or damaged arrays are refused (ValueError), never used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from geo.assign import AssignmentEngine
+from geo.testing import make_units
+
+
+@pytest.fixture(scope="module")
+def layer():
+    units = make_units(300, seed=11)
+    return units, AssignmentEngine.build(units)
+
+
+def test_an_engine_from_kept_rasters_answers_as_a_fresh_build(layer) -> None:
+    units, fresh = layer
+    kept = {k: v.copy() for k, v in fresh.kept().items()}
+    again = AssignmentEngine.build(units, kept=kept)
+    x0, y0, x1, y1 = units.total_bounds
+    rng = np.random.default_rng(3)
+    w, h = x1 - x0, y1 - y0
+    x = rng.uniform(x0 - 0.3 * w, x1 + 0.3 * w, 30_000)
+    y = rng.uniform(y0 - 0.3 * h, y1 + 0.3 * h, 30_000)
+    a, b = fresh.assign(x, y), again.assign(x, y)
+    assert set(np.unique(a.reason)) >= {"inside", "snapped", "outside"}
+    assert np.array_equal(a.grid_id, b.grid_id)
+    assert np.array_equal(a.unit_ids, b.unit_ids)
+    assert np.array_equal(a.reason, b.reason)
+    assert np.allclose(a.distance_m, b.distance_m, equal_nan=True)
+    # another snapping distance is derived from the kept raster as from a fresh one
+    assert np.array_equal(fresh.assign(x, y, snap_m=400).grid_id,
+                          again.assign(x, y, snap_m=400).grid_id)
+    assert again.lookup.cells is not fresh.lookup.cells
+
+
+def _moved(units):
+    other = units.copy()
+    g = other.index[other["level"] == other["level"].max()][0]
+    other.loc[g, "geometry"] = shapely.affinity.translate(other.loc[g, "geometry"], 1e-4, 0)
+    return other
+
+
+@pytest.mark.parametrize("spoil, match", [
+    (lambda units, kept: (_moved(units), kept), "other units"),
+    (lambda units, kept: (units, {**kept, "snap_m": np.array([25.0])}), "snapping"),
+    (lambda units, kept: (units, {**kept, "cand": kept["cand"][:-1]}), "do not fit"),
+    (lambda units, kept: (units, {**kept, "first": kept["first"][:-1]}), "do not fit"),
+    (lambda units, kept: (units, {k: v for k, v in kept.items() if k != "cells"}), "lack"),
+])
+def test_rasters_that_do_not_fit_are_refused(layer, spoil, match) -> None:
+    units, fresh = layer
+    units, kept = spoil(units, fresh.kept())
+    with pytest.raises(ValueError, match=match):
+        AssignmentEngine.build(units, kept=kept)
