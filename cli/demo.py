@@ -49,13 +49,13 @@ def keep_boundaries(settings: Settings, engine: Any) -> float:
     t0 = time.perf_counter()
     layers(engine, settings).refresh()
     took = time.perf_counter() - t0
-    _say(f"wall boundaries simplified and kept in {settings.var_path / 'cache' / 'units'} "
-         f"({took:.1f} s)")
+    _say(f"wall boundaries ready, kept in {settings.var_path / 'cache' / 'units'} "
+         f"({took:.1f} s; read back if already kept)")
     t1 = time.perf_counter()
     with scope.acting(SYSTEM):
         unit_cache(engine, settings.var_path).places(force=True)
-    _say(f"assignment engine built and kept in {settings.var_path / 'cache' / 'engine'} "
-         f"({time.perf_counter() - t1:.1f} s)")
+    _say(f"assignment engine ready, its rasters kept in {settings.var_path / 'cache' / 'engine'}"
+         f" ({time.perf_counter() - t1:.1f} s; read back if already kept)")
     return time.perf_counter() - t0
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from store import disk_cache
-from store.disk_cache import STALE_LOCK_S  # noqa: F401 - a build older than this is gone
 
 #: bump when the snapshot's content changes meaning (bands, properties, serialisation)
 FORMAT = 1

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from dashboard import geodata, snapshot_cache
-from store import repository
+from store import disk_cache, repository
 from tests.helpers import fresh_demo_database, sibling_database
 
 pytestmark = pytest.mark.db
@@ -113,7 +113,7 @@ def test_left_over_locks_are_pruned_but_not_one_in_use(engine, tmp_path):
     fresh = folder / ".fedcba9876543210fedcba98.lock"
     old.touch()
     fresh.touch()
-    hours_ago = old.stat().st_mtime - 2 * snapshot_cache.STALE_LOCK_S
+    hours_ago = old.stat().st_mtime - 2 * disk_cache.STALE_LOCK_S
     os.utime(old, (hours_ago, hours_ago))
     geodata.UnitLayers(engine, "wgs84", cache_root=tmp_path).snapshot()
     (path,) = _files(tmp_path)
