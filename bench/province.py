@@ -18,8 +18,10 @@
   into a town and a village, layers, zoom to street level) — the max server time of its
   callbacks.
 * **Monthly**: ``reports.monthly.build`` for the province at county level and for one county
-  at grid level (last full month), cold and warm, in this process; and the units' measures with
-  the first 签收 kept on the case (migration 0019) beside reading it from the history.
+  at grid level (last full month), cold and warm, in this process; and, side by side in the
+  same run, the report's statements the monthly tallies (migration 0020) answer — the units'
+  measures, the grid counts of the hot spots, the headline and the 12-month trend — read from
+  the tallies and from the cases (``store.tally.usable`` turned off), with whether they agree.
 """
 
 from __future__ import annotations
@@ -102,45 +104,61 @@ def monthly(url: str, builds: int = 3) -> list[tuple[str, str]]:
             times.append(time.monotonic() - t0)
         rows.append((f"monthly report: {label}", f"cold {times[0]:.2f} s, warm "
                      f"{min(times[1:]):.2f} s"))
-        rows.append(_first_accept_side_by_side(engine, month, level, within, settings, builds))
+        rows.append(_tallies_side_by_side(engine, month, level, within, settings, builds))
     engine.dispose()
     return rows
 
 
-#: The alternative kept on the case since migration 0019: the first 签收 read from the history,
-#: one probe of incident_event per case (what store.monthly did before).
-HISTORY_FIRST_ACCEPT = ("(SELECT min(e.at) FROM incident_event e WHERE e.incident_id = i.id "
-                        "AND e.at >= i.received_at AND e.at < now() + interval '1 day' "
-                        "AND e.action = 'accept')")
-
-
-def _first_accept_side_by_side(engine, month: str, level: int, within, settings,
-                               builds: int = 3) -> tuple[str, str]:
-    """The units' measures (one statement of the report) with the first 签收 from
-    ``incident.accepted_at`` and from the history, warm, in the same run — and whether the two
-    give the same hours."""
-    import numpy as np
+def _tallies_side_by_side(engine, month: str, level: int, within, settings,
+                          builds: int = 3) -> tuple[str, str]:
+    """The statements the monthly tallies answer, warm, from the tallies and from the cases
+    (the path before migration 0020, still taken by scoped desks) in the same run — and
+    whether the two give the same numbers."""
+    import pandas as pd
 
     from store import monthly as store
+    from store import monthly_totals, tally
 
-    kept = store.FIRST_ACCEPT
-    got: dict[str, tuple[float, object]] = {}
+    tz = settings.timezone
+    calls = {
+        "measures": lambda: store.month_measures(engine, level, month, tz, within=within),
+        "counts": lambda: store.grid_counts(engine, month, tz, within=within),
+        "headline": lambda: monthly_totals.headline(engine, month, tz, within=within),
+        "trend": lambda: monthly_totals.trend(engine, month, tz, within=within),
+    }
+    kept = tally.usable
+    got: dict[str, tuple[float, dict]] = {}
     try:
-        for name, expr in (("column", kept), ("history", HISTORY_FIRST_ACCEPT)):
-            store.FIRST_ACCEPT = expr
-            times = []
+        for way in ("tallies", "cases"):
+            if way == "cases":
+                tally.usable = lambda _conn, _tz: False
+            times, answers = [], {}
             for _ in range(builds):
                 t0 = time.monotonic()
-                frame = store.month_measures(engine, level, month, settings.timezone,
-                                             within=within)
+                answers = {name: call() for name, call in calls.items()}
                 times.append(time.monotonic() - t0)
-            got[name] = (min(times[1:]), frame["accept_hours"].to_numpy(dtype="float64"))
+            got[way] = (min(times[1:]), answers)
     finally:
-        store.FIRST_ACCEPT = kept
-    same = np.allclose(got["column"][1], got["history"][1], equal_nan=True)
-    return ("… its units' measures, first 签收 from `incident.accepted_at` vs from the history",
-            f"warm {got['column'][0]:.2f} s vs {got['history'][0]:.2f} s; "
-            f"{'same hours' if same else 'HOURS DIFFER'}")
+        tally.usable = kept
+    a, b = got["tallies"][1], got["cases"][1]
+    same = True
+    for name in calls:
+        x, y = a[name], b[name]
+        try:
+            if isinstance(x, pd.DataFrame):
+                pd.testing.assert_frame_equal(x, y, check_dtype=False, rtol=1e-9)
+            elif isinstance(x, pd.Series):
+                pd.testing.assert_series_equal(x, y, check_dtype=False)
+            else:
+                same &= all(x[k] == y[k] or (x[k] != x[k] and y[k] != y[k])
+                            or abs(x[k] - y[k]) < 1e-9 for k in x if k != "units") \
+                    and x["units"] == y["units"]
+        except AssertionError:
+            same = False
+    return ("… its measures, grid counts, headline and trend: from the monthly tallies vs "
+            "from the cases",
+            f"warm {got['tallies'][0]:.2f} s vs {got['cases'][0]:.2f} s; "
+            f"{'same numbers' if same else 'NUMBERS DIFFER'}")
 
 
 def main() -> int:

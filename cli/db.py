@@ -53,6 +53,8 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         return getattr(backup, f"cmd_{action}")(settings, args)
     if action in ("partitions", "archive"):
         return _partitions(settings, args)
+    if action == "tally":
+        return _tally(settings, args)
     if action == "up":
         start_server(settings)
         _say(_db_status(settings))
@@ -122,6 +124,37 @@ def _partitions(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _tally(settings: Settings, args: argparse.Namespace) -> int:
+    """`onemap db tally`: the monthly tallies' zone and size; ``--compact`` folds their delta
+    rows, ``--rebuild`` makes them again from the cases in ONEMAP_TIMEZONE."""
+    from accounts.audit import audit
+    from cli.common import open_runtime
+    from store import tally
+
+    rt = open_runtime(settings, migrate=True)
+    if args.rebuild:
+        with rt.engine.begin() as conn:
+            made = tally.rebuild(conn, settings.timezone)
+        audit(rt, "db.tally.rebuild", object_type="incident_tally", object_id=settings.timezone,
+              detail={"rows": made})
+        _say(f"monthly tallies rebuilt from the cases, months in {settings.timezone}: "
+             f"{made:,} rows")
+    if args.compact:
+        with rt.engine.begin() as conn:
+            removed = tally.compact(conn)
+        audit(rt, "db.tally.compact", object_type="incident_tally", object_id="",
+              detail={"removed": removed})
+        _say(f"monthly tallies compacted: {removed:,} rows folded away")
+    with rt.engine.connect() as conn:
+        state = tally.status(conn)
+    print(f"zone {state['tz']}, {state['rows']:,} rows ({state['loose']:,} not compacted), "
+          f"months {state['first'] or '-'} … {state['last'] or '-'}")
+    if state["tz"] != settings.timezone:
+        _say(f"the tallies count months in {state['tz']} but ONEMAP_TIMEZONE is "
+             f"{settings.timezone}: reports read the cases until `onemap db tally --rebuild`")
+    return 0
+
+
 def _db_status(settings: Settings) -> str:
     if not settings.embedded:
         return "using DATABASE_URL"
@@ -154,10 +187,11 @@ def register(sub: Any) -> None:
     setup.set_defaults(func=cmd_setup)
 
     db = sub.add_parser("db", help="the database: up, down, status, shell, url, migrate, "
-                                   "reset, backup, restore, replica")
+                                   "reset, backup, restore, replica, partitions, archive, "
+                                   "tally")
     db.add_argument("action", choices=["up", "down", "status", "shell", "url", "migrate",
                                        "reset", "backup", "restore", "replica",
-                                       "partitions", "archive"])
+                                       "partitions", "archive", "tally"])
     db.add_argument("what", nargs="?", choices=["up", "down", "status", "url", "drop"],
                     help="replica: up (make and start a streaming standby), down, status, "
                          "url, drop")
@@ -172,4 +206,10 @@ def register(sub: Any) -> None:
     db.add_argument("--port", type=int, help="restore: the restored cluster's port")
     db.add_argument("--before", help="archive: detach and archive the months of incident "
                                      "history before this month (YYYY-MM)")
+    db.add_argument("--compact", action="store_true",
+                    help="tally: fold the monthly tallies' delta rows (the escalation "
+                         "scheduler does this hourly)")
+    db.add_argument("--rebuild", action="store_true",
+                    help="tally: make the monthly tallies again from the cases, with months "
+                         "in ONEMAP_TIMEZONE")
     db.set_defaults(func=cmd_db)

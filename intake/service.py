@@ -486,7 +486,7 @@ class EscalationScheduler:
         self._stop.set()
 
     def _loop(self) -> None:
-        from store import partitions
+        from store import partitions, tally
 
         months_checked = -1e9
         while not self._stop.wait(self.every_s):
@@ -496,6 +496,7 @@ class EscalationScheduler:
                     if time.monotonic() - months_checked > 3600:  # the history's months ahead
                         with self.rt.engine.begin() as conn:
                             partitions.ahead(conn)
+                            tally.compact(conn)  # fold the monthly tallies' delta rows
                         months_checked = time.monotonic()
                 self.last_error = None
             except Exception as exc:  # keep the thread alive across a database restart

@@ -331,6 +331,7 @@ def build(db: Any, month: str, level: int | str, settings: Settings | None = Non
     """
     from geo import hotspots as gh
     from store import monthly
+    from store import monthly_totals as totals
 
     tz = settings.timezone if settings is not None else "Asia/Shanghai"
     year, mon = parse_month(month)
@@ -340,12 +341,12 @@ def build(db: Any, month: str, level: int | str, settings: Settings | None = Non
 
     sig = _units_signature(db)
     got = _parallel(db, {
-        "headline": lambda: monthly.headline(db, month, tz, within=within),
+        "headline": lambda: totals.headline(db, month, tz, within=within),
         "measures": lambda: monthly.month_measures(db, lvl, month, tz, within=within),
         "tops": lambda: monthly.top_categories(db, lvl, month, tz, within=within),
         "counts": lambda: monthly.grid_counts(db, month, tz, within=within),
-        "top_total": lambda: monthly.top_categories_total(db, month, tz, within=within),
-        "trend": lambda: monthly.trend(db, month, tz, within=within),
+        "top_total": lambda: totals.top_categories_total(db, month, tz, within=within),
+        "trend": lambda: totals.trend(db, month, tz, within=within),
         "shapes": lambda: units_at(db, lvl, period.end, sig, within),
         "grids": lambda: units_at(db, GRID, period.end, sig, within),
     })

@@ -149,7 +149,7 @@ def sentences(headline: Mapping[str, Any], *, top_categories: Sequence[tuple[str
               rises: Sequence[tuple[str, float]] = (), level_name: str = "单位") -> list[str]:
     """The report's narrative, in reading order; sentences with nothing to say are left out.
 
-    ``headline`` is :func:`store.monthly.headline`'s dict (received, prev_received,
+    ``headline`` is :func:`store.monthly_totals.headline`'s dict (received, prev_received,
     change_pct, resolved, resolution_rate, on_time_rate, closed_share_*, per_1000_households);
     ``hot``/``new_hot`` count hot-spot grids (all / new against the previous three months)
     and ``hot_places`` names where the new ones are; ``rises`` lists (unit name, change %)

@@ -9,13 +9,15 @@ not create them twice.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -204,6 +206,8 @@ class Incident(Base):
               postgresql_where=text("citizen_token_hash IS NOT NULL")),
         Index("ix_incident_supervised", "supervised_due",
               postgresql_where=text("supervised_due IS NOT NULL")),
+        Index("ix_incident_supervised_open", "received_at", postgresql_where=text(
+            "closed_at IS NULL AND supervised_due IS NOT NULL AND duplicate_of IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -269,6 +273,56 @@ class ApiKey(Base):
                                                  server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     unit_code: Mapped[str | None] = mapped_column(String(64))  # scope: None = everywhere
+
+
+class IncidentTally(Base):
+    """Sums of the cases per local month, frozen unit of a level and category, kept by
+    triggers (migration 0020, :mod:`store.tally`); rows are deltas summed by the readers."""
+
+    __tablename__ = "incident_tally"
+    __table_args__ = (
+        CheckConstraint("lvl IN ('city', 'county', 'town', 'village', 'grid')",
+                        name="incident_tally_lvl_check"),
+        Index("ix_incident_tally", "lvl", "month", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    lvl: Mapped[str] = mapped_column(Text)
+    unit_id: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str] = mapped_column(Text)
+
+
+for _name in ("n", "located", "resolved", "on_time", *(f"closed_l{k}" for k in range(5)),
+              "dispatched", "urged", "rated", "rating_sum", "accepted", "sup_late", "sup_open"):
+    IncidentTally.__table__.append_column(
+        Column(_name, Integer, nullable=False, server_default="0"))
+IncidentTally.__table__.append_column(
+    Column("accept_secs", Float, nullable=False, server_default="0"))
+IncidentTally.__table__.append_column(
+    Column("escalations", Integer, nullable=False, server_default="0"))
+
+
+class HouseholdTally(Base):
+    """Households per grid (0: none) as delta rows kept by triggers (migration 0021)."""
+
+    __tablename__ = "household_tally"
+    __table_args__ = (Index("ix_household_tally_grid", "grid_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(BigInteger)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentTallySetting(Base):
+    """The zone the tally's months are in, and how far it was last compacted."""
+
+    __tablename__ = "incident_tally_setting"
+    __table_args__ = (CheckConstraint("one", name="incident_tally_setting_one_check"),)
+
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    tz: Mapped[str] = mapped_column(Text)
+    compacted_to: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class IncidentEvent(Base):

@@ -28,8 +28,8 @@ Definitions
   (``ST_Covers``; on a shared edge the lowest code).  Attribution is against the whole map,
   then ``within`` keeps its units, so a narrowed view shows the same numbers as the whole one.
   Incidents matching none (no location and no unit, or outside every unit) are not counted on
-  the map; they still count in :func:`headline` and :func:`trend`, which are over all
-  incidents like :func:`store.measures.jurisdiction_total`.
+  the map; they still count in :mod:`store.monthly_totals` (headline, trend), which is over
+  all incidents like :func:`store.measures.jurisdiction_total`.
 - **prev_received**: incidents of the previous month attributed the same way to the *same*
   units (this month's boundaries), so a change is not an artefact of a redrawn map.
 - **households**: for a row still current (``valid_to IS NULL``), households by ``grid_id``
@@ -45,7 +45,6 @@ grid level is one pass over two months of incidents.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +56,7 @@ from sqlalchemy import Connection, text
 
 from geo.months import parse_month, shift_month
 from geo.workflow import GRID
-from store import measures
+from store import tally
 from store.db import Bindable
 from store.measures import (
     _ON_TIME,
@@ -67,7 +66,6 @@ from store.measures import (
     _aware,
     _connection,
     _level_counts,
-    _within_sql,
     unit_column,
 )
 from store.versions import in_force_sql
@@ -87,7 +85,6 @@ SUPERVISED_OVERDUE = ("count(*) FILTER (WHERE i.supervised_due IS NOT NULL "
                       "AND coalesce(i.closed_at, now()) > i.supervised_due)")
 #: Mean hours from receipt to the first 签收 (cases accepted at all).
 ACCEPT_HOURS = "(avg(extract(epoch FROM i.accepted_at - i.received_at)) / 3600)::float8"
-TREND_COLUMNS = ("month", "received", "resolved", "resolution_rate", "on_time_rate")
 
 # A row of ``unit`` (alias ``u``) on the map in the last instant before :at.  Rows written by
 # a loader carry their load time as valid_from, not when the boundary began: only a row a plan
@@ -184,6 +181,29 @@ def _check_within(conn: Connection, within: tuple[int, int] | None) -> None:
                          f"{within[0]}")
 
 
+#: The unit of the month's map a case (``i``, left-joined to ``m`` on its frozen unit) counts
+#: under: its frozen unit's, else the unit covering it (see *Attribution*); NULL for none.
+_ATTRIBUTED = f"""coalesce(
+                   m.unit_id,
+                   CASE WHEN i.geom && (SELECT box FROM ext) THEN
+                       (SELECT u.id FROM unit u
+                        WHERE u.level = :level AND u.geom && i.geom AND {_VALID}
+                          AND ST_Covers(u.geom, i.geom)
+                        ORDER BY u.code, u.id LIMIT 1) END)"""
+#: The non-duplicate cases received in ``[:lo, :end)``.
+_WINDOW = "i.received_at >= :lo AND i.received_at < :end AND i.duplicate_of IS NULL"
+#: ``m(frozen, unit_id)``: every unit of the level, with the unit of the map it maps to
+#: (itself, or the map's unit of its code; NULL for none), and ``ext``, the map's extent.
+_MAP_CTES = """m AS MATERIALIZED (
+        SELECT f.id AS frozen, coalesce(s1.id, s2.id) AS unit_id
+        FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
+             LEFT JOIN full_map s2 ON s2.code = f.code
+        WHERE f.level = :level),
+    ext AS MATERIALIZED (  -- read only when a case has no mapped unit (coalesce)
+        SELECT ST_SetSRID(ST_Extent(u.geom)::geometry, 4326) AS box FROM unit u
+        WHERE u.id IN (SELECT id FROM full_map))"""
+
+
 def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
     """``inc(unit_id, …)``: non-duplicate incidents received in ``[:lo, :end)`` with the unit
     of the whole month's map they count under (NULL when none; see *Attribution*) and
@@ -196,22 +216,9 @@ def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
     by the join with ``s`` anyway, so the rows are the same; but a county's report no longer
     attributes (and reads the history of) every case of the province."""
     column = unit_column(level)
-    attributed = f"""coalesce(
-                   m.unit_id,
-                   CASE WHEN i.geom && (SELECT box FROM ext) THEN
-                       (SELECT u.id FROM unit u
-                        WHERE u.level = :level AND u.geom && i.geom AND {_VALID}
-                          AND ST_Covers(u.geom, i.geom)
-                        ORDER BY u.code, u.id LIMIT 1) END)"""
-    window = "i.received_at >= :lo AND i.received_at < :end AND i.duplicate_of IS NULL"
-    head = """m AS MATERIALIZED (
-        SELECT f.id AS frozen, coalesce(s1.id, s2.id) AS unit_id
-        FROM unit f LEFT JOIN full_map s1 ON s1.id = f.id
-             LEFT JOIN full_map s2 ON s2.code = f.code
-        WHERE f.level = :level),
-    ext AS MATERIALIZED (  -- read only when a case has no mapped unit (coalesce)
-        SELECT ST_SetSRID(ST_Extent(u.geom)::geometry, 4326) AS box FROM unit u
-        WHERE u.id IN (SELECT id FROM full_map)),"""
+    attributed = _ATTRIBUTED
+    window = _WINDOW
+    head = f"{_MAP_CTES},"
     if not narrowed:
         return f"""{head}
     inc AS (
@@ -236,14 +243,27 @@ def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
         WHERE {window} AND m.unit_id IS NULL AND i.geom && (SELECT box FROM ext_s))"""
 
 
+def _tallied(conn: Connection, tz: str, level: int, params: dict[str, Any],
+             months: list[str], month: str) -> bool:
+    """Whether this reader's numbers come from the monthly tallies (:func:`store.tally.usable`);
+    if so, adds the parameters :func:`store.monthly_tally.ctes` reads."""
+    if not tally.usable(conn, tz):
+        return False
+    params.update(t_lvl=tally.lvl(level), t_mon=tally.month_date(month),
+                  t_months=[tally.month_date(m) for m in months])
+    return True
+
+
 def _no_jit(conn: Connection) -> None:
-    """Turn JIT off for the rest of the transaction.
+    """Turn JIT off, and give sorts and hashes 64 MB, for the rest of the transaction.
 
     The attribution subplan makes the planner's cost estimates huge, so PostgreSQL would JIT
-    compile these statements: about 1.8 s of compiling for a 0.3 s query.  Transaction-local
-    (``set_config(..., true)``), so it ends with the caller's transaction.
+    compile these statements: about 1.8 s of compiling for a 0.3 s query.  A province's month
+    of grid tallies (600,000 rows) spilled its sort to disk with the default 4 MB.
+    Transaction-local (``set_config(..., true)``), so it ends with the caller's transaction.
     """
-    conn.execute(text("SELECT set_config('jit', 'off', true)"))
+    conn.execute(text("SELECT set_config('jit', 'off', true), "
+                      "set_config('work_mem', '64MB', true)"))
 
 
 def _with(ctes: list[str]) -> str:
@@ -282,21 +302,23 @@ def units_as_of(db: Bindable, level: int, at: datetime, *,
 
 
 # --- per-unit measures -----------------------------------------------------------------------
-def _households_ctes(narrowed: bool = False) -> list[str]:
+def _households_ctes(narrowed: bool = False, tallied: bool = False) -> list[str]:
     """``hh(id, n)``: households of every unit in ``s`` (see *households*).
 
     ``narrowed`` (a ``within`` view): only the households of the grids below ``s`` are
-    counted (through the index on ``household.grid_id``), not every grid's of the province."""
+    counted (through the index on ``household.grid_id``), not every grid's of the province.
+    ``tallied``: the current grids' counts from the households' tally (migration 0021)."""
     only = "AND grid_id IN (SELECT id FROM cur)" if narrowed else ""
+    counted = (f"SELECT grid_id, sum(n) AS n FROM household_tally WHERE grid_id <> 0 {only}"
+               if tallied else
+               f"SELECT grid_id, count(*) AS n FROM household WHERE grid_id IS NOT NULL {only}")
     return [
         """cur AS (
             SELECT id AS root, id FROM s WHERE valid_to IS NULL
             UNION ALL
             SELECT cur.root, u.id FROM unit u JOIN cur ON u.parent_id = cur.id
             WHERE u.valid_to IS NULL AND u.id <> cur.id)""",
-        f"""per_grid AS (
-            SELECT grid_id, count(*) AS n FROM household
-            WHERE grid_id IS NOT NULL {only} GROUP BY grid_id)""",
+        f"per_grid AS ({counted} GROUP BY grid_id)",
         """hh AS (
             SELECT cur.root AS id, coalesce(sum(per_grid.n), 0) AS n
             FROM cur LEFT JOIN per_grid ON per_grid.grid_id = cur.id GROUP BY cur.root
@@ -322,7 +344,14 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     shares = ", ".join(
         f"c.l{lv}::float8 / nullif(c.resolved, 0) AS closed_share_{name}"
         for lv, name in LEVEL_NAMES.items())
-    ctes += [
+    params.update(at=period.end, lo=prev.start, start=period.start, end=period.end)
+    from store import monthly_tally  # it builds on this module's attribution
+
+    with _connection(db) as conn:
+        tallied = _tallied(conn, tz, level, params, [month, previous_month(month)], month)
+    narrowed = within is not None
+    ctes += [*monthly_tally.ctes(level, supervised=True, narrowed=narrowed),
+             monthly_tally.MEASURES_AGG] if tallied else [
         _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
                                "i.handling_level, i.urged_count, i.rating, "
                                f"i.supervised_due, {FIRST_ACCEPT} AS accepted_at",
@@ -336,8 +365,8 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
                    {ACCEPT_HOURS} AS accept_hours
             FROM inc i JOIN s ON s.id = i.unit_id  -- only the map's units: a county's report
             GROUP BY 1, 2)""",                      # reads the history of its own cases only
-        *_households_ctes(narrowed=within is not None),
     ]
+    ctes += _households_ctes(narrowed=within is not None, tallied=tallied)
     sql = f"""{_with(ctes)}
         SELECT s.id AS unit_id, s.code, s.name,
                coalesce(c.n, 0) AS received,
@@ -355,7 +384,6 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
              LEFT JOIN agg p ON p.unit_id = s.id AND NOT p.cur
              LEFT JOIN hh ON hh.id = s.id
         ORDER BY s.code, s.id"""
-    params.update(at=period.end, lo=prev.start, start=period.start, end=period.end)
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
@@ -382,13 +410,19 @@ def grid_counts(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     attributed as in :func:`month_measures`; indexed by grid id in code order, for hot spots."""
     period = month_period(month, tz)
     ctes, params = _scope_ctes(GRID, within)
-    ctes += [_attributed_cte(GRID, "i.id", narrowed=within is not None),
-             "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
-             "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
+    params.update(at=period.end, lo=period.start, start=period.start, end=period.end)
+    from store import monthly_tally  # it builds on this module's attribution
+
+    with _connection(db) as conn:
+        tallied = _tallied(conn, tz, GRID, params, [month], month)
+    ctes += [*monthly_tally.ctes(GRID, narrowed=within is not None, sums=("n",)),
+             "agg AS (SELECT unit_id, sum(n) AS n FROM tsum GROUP BY 1)"] if tallied else [
+        _attributed_cte(GRID, "i.id", narrowed=within is not None),
+        "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
+        "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
     sql = f"""{_with(ctes)}
         SELECT s.id, coalesce(agg.n, 0) FROM s LEFT JOIN agg ON agg.unit_id = s.id
         ORDER BY s.code, s.id"""
-    params.update(at=period.end, lo=period.start, end=period.end)
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
@@ -406,17 +440,28 @@ def top_categories(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     _positive(n)
     period = month_period(month, tz)
     ctes, params = _scope_ctes(level, within)
-    ctes += [_attributed_cte(level, "i.category", narrowed=within is not None),
-             """ranked AS (
+    params.update(at=period.end, lo=period.start, start=period.start, end=period.end)
+    from store import monthly_tally  # it builds on this module's attribution
+
+    with _connection(db) as conn:  # a grid's tallies keep no categories
+        tallied = tally.keeps_categories(level) and _tallied(conn, tz, level, params, [month],
+                                                             month)
+    counted = ("SELECT unit_id, category, sum(n) AS n FROM tsum GROUP BY 1, 2 "
+               "HAVING sum(n) > 0") if tallied else \
+        "SELECT i.unit_id, i.category, count(*) AS n FROM inc i JOIN s ON s.id = i.unit_id " \
+        "GROUP BY 1, 2"
+    ctes += [*(monthly_tally.ctes(level, by_category=True, sums=("n",),
+                                                 narrowed=within is not None) if tallied else
+               [_attributed_cte(level, "i.category", narrowed=within is not None)]),
+             f"""ranked AS (
                 SELECT unit_id, category, n,
                        row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
-                FROM (SELECT i.unit_id, i.category, count(*) AS n FROM inc i
-                      JOIN s ON s.id = i.unit_id GROUP BY 1, 2) c)"""]
+                FROM ({counted}) c)"""]
     sql = f"""{_with(ctes)}
         SELECT s.id, r.category, r.n
         FROM s LEFT JOIN ranked r ON r.unit_id = s.id AND r.k <= :n
         ORDER BY s.code, s.id, r.k"""
-    params.update(at=period.end, lo=period.start, end=period.end, n=int(n))
+    params["n"] = int(n)
     out: dict[int, list[tuple[str, int]]] = {}
     with _connection(db) as conn:
         _check_within(conn, within)
@@ -433,122 +478,7 @@ def _positive(n: int) -> None:
         raise ValueError(f"n must be a positive integer, got {n!r}")
 
 
-# --- the whole jurisdiction ------------------------------------------------------------------
-def top_categories_total(db: Bindable, month: str, tz: str = "Asia/Shanghai", n: int = 5, *,
-                         within: tuple[int, int] | None = None) -> list[tuple[str, int]]:
-    """The month's ``n`` most frequent categories over all non-duplicate incidents (also
-    unlocated ones, as :func:`headline`), most first, ties by category."""
-    _positive(n)
-    period = month_period(month, tz)
-    where, params = _within_sql(within)
-    sql = f"""
-        SELECT i.category, count(*) AS n FROM incident i
-        WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
-          AND {where}
-        GROUP BY i.category ORDER BY n DESC, i.category LIMIT :n"""
-    with _connection(db) as conn:
-        rows = conn.execute(text(sql), {**params, "start": period.start, "end": period.end,
-                                        "n": n}).all()
-    return [(c, int(k)) for c, k in rows]
-
-
-def _change_pct(now: int, before: int) -> float:
-    return 100.0 * (now - before) / before if before else math.nan
-
-
-def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
-             within: tuple[int, int] | None = None) -> dict:
-    """The month over the whole jurisdiction (or ``within`` one unit by its frozen ids), from
-    :func:`store.measures.jurisdiction_total`: all non-duplicate incidents, also those on no
-    map unit.
-
-    Keys: month, received, prev_received, change_pct, resolved, resolution_rate,
-    on_time_rate, closed_share_grid/village/town/county, escalations, households,
-    per_1000_households,
-    units ({level: number of units on the month's map}).
-    """
-    period = month_period(month, tz)
-    prev = month_period(previous_month(month), tz)
-    where, where_params = _within_sql(within)
-    with _connection(db) as conn:
-        _check_within(conn, within)
-        _no_jit(conn)
-        total = measures.jurisdiction_total(conn, period, within=within)
-        before = int(conn.scalar(text(f"""
-            SELECT count(*) FROM incident i
-            WHERE i.received_at >= :start AND i.received_at < :end
-              AND i.duplicate_of IS NULL AND {where}"""),
-            {"start": prev.start, "end": prev.end, **where_params}))
-        levels = [lv for lv in LEVEL_NAMES if within is None or lv >= int(within[0])]
-        units = {}
-        for lv in sorted(levels):
-            ctes, params = _scope_ctes(lv, within)
-            units[lv] = int(conn.scalar(text(f"{_with(ctes)} SELECT count(*) FROM s"),
-                                        {**params, "at": period.end}))
-        if within is None:
-            homes = int(conn.scalar(text("SELECT count(*) FROM household")))
-        else:
-            ctes, params = _scope_ctes(int(within[0]), within)
-            ctes += _households_ctes(narrowed=True)
-            homes = int(conn.scalar(text(f"{_with(ctes)} SELECT coalesce(sum(n), 0) FROM hh"),
-                                    {**params, "at": period.end}))
-    received = int(total["received"])
-    out = {
-        "month": month,
-        "received": received,
-        "prev_received": before,
-        "change_pct": _change_pct(received, before),
-        "resolved": int(total["resolved"]),
-        "resolution_rate": total["resolution_rate"],
-        "on_time_rate": total["on_time_rate"],
-        **{f"closed_share_{name}": total[f"closed_share_{name}"]
-           for name in LEVEL_NAMES.values()},
-        "escalations": int(total["escalations"]),
-        "households": homes,
-        "per_1000_households": received * 1000 / homes if homes else math.nan,
-        "units": units,
-    }
-    return out
-
-
-def trend(db: Bindable, month: str, tz: str = "Asia/Shanghai", months: int = 12, *,
-          within: tuple[int, int] | None = None) -> pd.DataFrame:
-    """One row per month for the ``months`` months ending at ``month``, oldest first:
-    month, received, resolved, resolution_rate, on_time_rate — over all non-duplicate
-    incidents, as :func:`headline` (0 and NaN for months without incidents)."""
-    _positive(months)
-    labels = [shift_month(month, k) for k in range(-months + 1, 1)]
-    first, last = month_period(labels[0], tz), month_period(month, tz)
-    where, params = _within_sql(within)
-    # Bucket by the months' own (tz-aware) boundaries: width_bucket on the timestamps is about
-    # twice as fast as converting every row to local time and truncating it.
-    bounds = [month_period(label, tz).start for label in labels]
-    sql = f"""
-        SELECT width_bucket(i.received_at, CAST(:bounds AS timestamptz[])) AS k,
-               count(*) AS received, {_RESOLVED} AS resolved, {_ON_TIME} AS on_time
-        FROM incident i
-        WHERE i.received_at >= :start AND i.received_at < :end
-          AND i.duplicate_of IS NULL AND {where}
-        GROUP BY 1"""
-    with _connection(db) as conn:
-        _no_jit(conn)
-        got = {labels[int(r.k) - 1]: r for r in conn.execute(text(sql), {
-            **params, "bounds": bounds, "start": first.start, "end": last.end})}
-    rows = []
-    for label in labels:
-        r = got.get(label)
-        n, done, on_time = (int(r.received), int(r.resolved), int(r.on_time)) if r \
-            else (0, 0, 0)
-        rows.append({"month": label, "received": n, "resolved": done,
-                     "resolution_rate": done / n if n else math.nan,
-                     "on_time_rate": on_time / done if done else math.nan})
-    frame = pd.DataFrame(rows, columns=list(TREND_COLUMNS))
-    return frame.astype({"received": "int64", "resolved": "int64",
-                         "resolution_rate": "float64", "on_time_rate": "float64"})
-
-
 __all__ = [
-    "MEASURE_COLUMNS", "TREND_COLUMNS", "grid_counts", "headline", "month_measures",
-    "month_period", "months_with_data", "previous_month", "shift_month", "top_categories",
-    "top_categories_total", "trend", "units_as_of",
+    "MEASURE_COLUMNS", "grid_counts", "month_measures", "month_period", "months_with_data",
+    "previous_month", "shift_month", "top_categories", "units_as_of",
 ]

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
+from store import tally
+
 MONTHS_AHEAD = 12
 
 
@@ -81,8 +83,9 @@ def archive(engine: Engine, before: date, directory: Path) -> list[Archived]:
     """Detach every month that ends on or before ``before`` and move its rows to
     ``directory/<partition>.csv.gz`` (+ ``.json`` with the count and the file's sha256).
 
-    One transaction per month: detach, write and fsync the file, check the rows written, drop
-    the table, commit — a failure leaves that month attached and its file removed."""
+    One transaction per month: detach, take its escalations out of the monthly tallies,
+    write and fsync the file, check the rows written, drop the table, commit — a failure
+    leaves that month attached and its file removed."""
     directory.mkdir(parents=True, exist_ok=True)
     cutoff = datetime(before.year, before.month, before.day, tzinfo=UTC)  # months are UTC
     done: list[Archived] = []
@@ -94,6 +97,8 @@ def archive(engine: Engine, before: date, directory: Path) -> list[Archived]:
         try:
             with engine.begin() as conn:
                 conn.execute(text(f'ALTER TABLE incident_event DETACH PARTITION "{part.name}"'))
+                if conn.execute(text("SELECT to_regclass('incident_tally')")).scalar():
+                    tally.forget_events(conn, part.name)  # its escalations leave the report
                 raw = conn.connection.driver_connection
                 digest = hashlib.sha256()
                 with open(path, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb") as gz, \

@@ -14,7 +14,7 @@ import pytest
 from onemap.system import ensure_pdf_tools
 from reports import export as ex
 from reports import narrative as nv
-from store import monthly as sm
+from store import monthly_totals as st
 
 pytestmark = [pytest.mark.db]
 
@@ -134,7 +134,7 @@ def test_pdf_is_one_page_with_month_and_headline(town_report, reports_engine, re
                           text=True, check=True).stdout
     year, month = report_month.split("-")
     assert f"{int(year)}年{int(month)}月" in text
-    head = sm.headline(reports_engine, report_month, settings.timezone)
+    head = st.headline(reports_engine, report_month, settings.timezone)
     assert f"{head['received']:,} 件" in text
     assert nv.pct(head["resolution_rate"]) in text
     assert "事件类别" in text and "情况摘要" in text

@@ -25,7 +25,7 @@ from shapely.geometry import LineString
 from sqlalchemy import Connection, text
 
 from geo import planning as gp
-from store import measures, monthly, planning
+from store import measures, monthly, monthly_totals, planning
 from store.measures import Period
 
 pytestmark = pytest.mark.db
@@ -509,7 +509,7 @@ def test_top_categories(conn, world):
             WHERE received_at >= :s AND received_at < :e AND duplicate_of IS NULL
             GROUP BY category ORDER BY count(*) DESC, category LIMIT 3"""),
             {"s": period.start, "e": period.end}).all()
-        assert monthly.top_categories_total(conn, month, TZ, n=3) == \
+        assert monthly_totals.top_categories_total(conn, month, TZ, n=3) == \
             [(c, int(k)) for c, k in want]
     with pytest.raises(ValueError, match="positive"):
         monthly.top_categories(conn, 3, "2025-10", TZ, n=0)
@@ -519,7 +519,7 @@ def test_headline(conn, world):
     for month in MONTHS:
         period = monthly.month_period(month, TZ)
         prev = monthly.month_period(monthly.previous_month(month), TZ)
-        got = monthly.headline(conn, month, TZ)
+        got = monthly_totals.headline(conn, month, TZ)
         r = conn.execute(text("""
             SELECT count(*) AS n, count(*) FILTER (WHERE closed_at IS NOT NULL) AS done,
                    count(*) FILTER (WHERE closed_at IS NOT NULL AND NOT overdue
@@ -545,10 +545,10 @@ def test_headline(conn, world):
         assert got["households"] == homes
         assert got["per_1000_households"] == pytest.approx(r.n * 1000 / homes)
         assert got["units"] == {lv: len(ref_units(conn, lv, period.end)) for lv in LEVELS}
-    assert monthly.headline(conn, "2025-09", TZ)["units"][3] == 12
-    assert monthly.headline(conn, "2025-10", TZ)["units"][3] == 13
-    assert math.isnan(monthly.headline(conn, "2025-08", TZ)["change_pct"])  # July: none
-    town = monthly.headline(conn, "2025-10", TZ, within=(1, world["ids"][T1]))
+    assert monthly_totals.headline(conn, "2025-09", TZ)["units"][3] == 12
+    assert monthly_totals.headline(conn, "2025-10", TZ)["units"][3] == 13
+    assert math.isnan(monthly_totals.headline(conn, "2025-08", TZ)["change_pct"])  # July: none
+    town = monthly_totals.headline(conn, "2025-10", TZ, within=(1, world["ids"][T1]))
     assert town["received"] == conn.scalar(text(
         "SELECT count(*) FROM incident WHERE received_at >= :s AND received_at < :e "
         "AND duplicate_of IS NULL AND town_id = :t"),
@@ -559,8 +559,8 @@ def test_headline(conn, world):
 
 
 def test_trend(conn, world):
-    got = monthly.trend(conn, "2025-10", TZ, months=4)
-    assert list(got.columns) == list(monthly.TREND_COLUMNS)
+    got = monthly_totals.trend(conn, "2025-10", TZ, months=4)
+    assert list(got.columns) == list(monthly_totals.TREND_COLUMNS)
     assert list(got["month"]) == ["2025-07", "2025-08", "2025-09", "2025-10"]
     for row in got.itertuples():
         period = monthly.month_period(row.month, TZ)
@@ -573,10 +573,10 @@ def test_trend(conn, world):
         assert (row.received, row.resolved) == (r.n, r.done)
         assert row.resolution_rate == pytest.approx(_rate(r.done, r.n), nan_ok=True)
         assert row.on_time_rate == pytest.approx(_rate(r.on_time, r.done), nan_ok=True)
-        assert monthly.headline(conn, row.month, TZ)["received"] == row.received
+        assert monthly_totals.headline(conn, row.month, TZ)["received"] == row.received
     assert got.loc[0, "received"] == 0 and math.isnan(got.loc[0, "resolution_rate"])
-    assert len(monthly.trend(conn, "2025-10", TZ)) == 12
-    assert monthly.trend(conn, "2026-01", TZ, months=3)["month"].tolist() == \
+    assert len(monthly_totals.trend(conn, "2025-10", TZ)) == 12
+    assert monthly_totals.trend(conn, "2026-01", TZ, months=3)["month"].tolist() == \
         ["2025-11", "2025-12", "2026-01"]
 
 

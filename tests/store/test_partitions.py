@@ -107,8 +107,22 @@ def test_archiving_a_month_moves_exactly_its_rows_to_a_file(yumen, tmp_path):
     with gzip.open(ours.path, "rt", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {(r["id"], r["incident_id"], r["action"]) for r in rows} == expected
+    assert any(r["action"] == "escalate" for r in rows)  # so the tallies had some to forget
     meta = json.loads(ours.path.with_suffix("").with_suffix(".json").read_text())
     assert meta["rows"] == first.rows and meta["sha256"] == ours.sha256
     with yumen.connect() as conn:
         assert first.name not in {p.name for p in partitions.listing(conn, counts=False)}
     assert partitions.archive(yumen, first.end.date(), tmp_path) == []  # nothing left to do
+    # the monthly tallies (0020) count the escalations the history still holds
+    with yumen.connect() as conn:
+        kept, history = conn.execute(text("""
+            SELECT (SELECT coalesce(sum(escalations), 0) FROM incident_tally
+                    WHERE lvl = 'city'),
+                   (SELECT count(*) FROM incident_event e JOIN incident i
+                      ON i.id = e.incident_id AND i.duplicate_of IS NULL
+                    WHERE e.action = 'escalate')""")).one()
+        received = conn.execute(text(
+            "SELECT (SELECT sum(n) FROM incident_tally WHERE lvl = 'city'), "
+            "(SELECT count(*) FROM incident WHERE duplicate_of IS NULL)")).one()
+    assert kept == history > 0
+    assert received[0] == received[1] > 1000  # and every case, filled by the migration
