@@ -42,7 +42,9 @@ from store.runtime import build_runtime
 def _warm_places(rt: Runtime) -> None:
     """What the first page and the first report need, built in the background at start: the
     boundaries, the unit tree, then the assignment engine (the boundaries and the engine's
-    rasters read from disk when a load, another worker or an earlier start kept them).
+    rasters read from disk when a load, another worker or an earlier start kept them), and
+    last its nearest-grid index (15 s for a province, needed only for a report outside every
+    grid).
 
     At the lowest CPU priority (this thread only, Linux): on a province this is half a minute
     of work in every worker, and a page asked meanwhile must not queue behind it."""
@@ -54,7 +56,9 @@ def _warm_places(rt: Runtime) -> None:
         with scope.acting(SYSTEM):
             geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
             rt.units.tree()
-            rt.units.places()
+            places = rt.units.places()
+            if places.engine is not None:  # last: only a report outside every grid needs it
+                places.engine.nearest.prepare()
     except Exception:  # noqa: BLE001 - the first report builds it instead
         pass
 

@@ -298,7 +298,9 @@ class AssignmentEngine:
         ]
         self._grid_ancestors = h.ancestors[grid]
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
-        self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric)
+        # the nearest-grid index only when first needed (a report outside every grid) or
+        # prepared (the server's warm-up, after everything a first page needs)
+        self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric, eager=False)
         # the first pass's raster (geo.kernel) for the usual snapping distance: the grid
         # raster's empty cells told apart by the top level's raster on the same lattice
         # (gap or outside) and by the snapping filter; another distance gets its own on

@@ -15,6 +15,8 @@ counter-clockwise); any edge not matched that way is kept, so non-conforming lay
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyproj
 import shapely
@@ -87,24 +89,57 @@ def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16,
 
 
 class NearestGrid:
-    """Nearest grid (position, metric distance) for points that no grid covers."""
+    """Nearest grid (position, metric distance) for points that no grid covers.
 
-    def __init__(self, geoms: np.ndarray, rank: np.ndarray, to_metric: pyproj.Transformer) -> None:
+    ``eager=False`` defers the indexes (the exposed edges, every polygon's boundary chains)
+    to their first use or :meth:`prepare`: a province's 100,000 grids take 15 s, which an
+    engine rebuilt from kept rasters needs only for a report outside every grid.  Thread-safe:
+    concurrent first uses build them once."""
+
+    def __init__(self, geoms: np.ndarray, rank: np.ndarray, to_metric: pyproj.Transformer,
+                 *, eager: bool = True) -> None:
         self._rank = rank
         self._to_metric = to_metric
-        self._geoms_m = shapely.transform(
-            geoms, lambda c: np.column_stack(to_metric.transform(c[:, 0], c[:, 1]))
-        )
-        self._seg_tree: shapely.STRtree | None = None
         self._geoms_ll = geoms
-        self._segments()  # eagerly: build() pays, assign() does not
-        self._rings()
+        self._seg_tree: shapely.STRtree | None = None
+        self._ring_tree: shapely.STRtree | None = None
+        self._lock = threading.Lock()
+        if eager:  # build() pays, assign() does not
+            self.prepare()
+
+    def __getstate__(self) -> dict:  # a Dask worker receives the engine pickled
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def prepared(self) -> bool:
+        return self._ring_tree is not None and self._seg_tree is not None
+
+    def prepare(self) -> None:
+        """Build both indexes now (once)."""
+        self._segments()
+        self._ring_index()
+
+    def _ring_index(self) -> shapely.STRtree:
+        if self._ring_tree is None:
+            with self._lock:
+                if self._ring_tree is None:
+                    self._rings()
+        return self._ring_tree
 
     def _rings(self) -> None:
         """Every polygon's boundary as short chains (≤ 16 edges) with their polygon: the
         distance from a point outside a polygon to it is the least distance to its chains,
         and a chain is cheap to measure where a polygon of thousands of vertices is not."""
-        parts, part_of = shapely.get_parts(self._geoms_m, return_index=True)
+        to_metric = self._to_metric
+        geoms_m = shapely.transform(
+            self._geoms_ll, lambda c: np.column_stack(to_metric.transform(c[:, 0], c[:, 1])))
+        parts, part_of = shapely.get_parts(geoms_m, return_index=True)
         rings, ring_of = shapely.get_rings(parts, return_index=True)
         coords, idx = shapely.get_coordinates(rings, return_index=True)
         same = idx[1:] == idx[:-1]
@@ -112,7 +147,7 @@ class NearestGrid:
         owner = part_of[ring_of[idx[:-1][same]]]
         self._ring_chains, first = _chains(a, b, owner=owner)
         self._ring_owner = owner[first]
-        self._ring_tree = shapely.STRtree(self._ring_chains)
+        self._ring_tree = shapely.STRtree(self._ring_chains)  # last: it says "built"
 
     def _nearest_of(self, pts: np.ndarray, reach: np.ndarray | float, n: int
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +156,7 @@ class NearestGrid:
         rank."""
         dist = np.full(n, np.inf)
         near = np.full(n, -1, dtype=np.int64)
-        pi, ci = self._ring_tree.query(pts, predicate="dwithin", distance=reach)
+        pi, ci = self._ring_index().query(pts, predicate="dwithin", distance=reach)
         if not len(pi):
             return dist, near
         d = shapely.distance(self._ring_chains[ci], pts[pi])
@@ -135,11 +170,13 @@ class NearestGrid:
 
     def _segments(self) -> shapely.STRtree:
         if self._seg_tree is None:
-            a, b = _exposed_edges(self._geoms_ll)
-            ax, ay = self._to_metric.transform(a[:, 0], a[:, 1])
-            bx, by = self._to_metric.transform(b[:, 0], b[:, 1])
-            segs, _ = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
-            self._seg_tree = shapely.STRtree(segs)
+            with self._lock:
+                if self._seg_tree is None:
+                    a, b = _exposed_edges(self._geoms_ll)
+                    ax, ay = self._to_metric.transform(a[:, 0], a[:, 1])
+                    bx, by = self._to_metric.transform(b[:, 0], b[:, 1])
+                    segs, _ = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
+                    self._seg_tree = shapely.STRtree(segs)
         return self._seg_tree
 
     def to_metric(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +191,7 @@ class NearestGrid:
 
     def _metric_points(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
         """The points in the metric CRS, or None when there is nothing to measure."""
-        if len(lon) == 0 or len(self._geoms_m) == 0:
+        if len(lon) == 0 or len(self._geoms_ll) == 0:
             return None
         mx, my = self._to_metric.transform(lon, lat)
         return shapely.points(mx, my)

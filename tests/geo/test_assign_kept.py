@@ -58,3 +58,35 @@ def test_rasters_that_do_not_fit_are_refused(layer, spoil, match) -> None:
     units, kept = spoil(units, fresh.kept())
     with pytest.raises(ValueError, match=match):
         AssignmentEngine.build(units, kept=kept)
+
+
+def test_the_nearest_grid_index_waits_for_its_first_use_and_answers_the_same(layer) -> None:
+    """An engine from kept rasters builds no nearest-grid index (15 s for a province) until a
+    point outside every grid asks, or prepare(); then it answers as an eager one, also after
+    a trip through pickle (a Dask worker) and from threads asking at once."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geo.nearest import NearestGrid
+
+    units, fresh = layer
+    again = AssignmentEngine.build(units, kept=fresh.kept())
+    assert not again.nearest.prepared
+    inside = units.geometry[units["level"] == units["level"].max()].representative_point()
+    again.assign(inside.x.to_numpy(), inside.y.to_numpy())
+    assert not again.nearest.prepared  # points inside grids never need it
+
+    x0, y0, x1, y1 = units.total_bounds
+    rng = np.random.default_rng(5)
+    x = rng.uniform(x1 + 0.01, x1 + 0.2 * (x1 - x0), 500)
+    y = rng.uniform(y0, y1, 500)
+    eager = NearestGrid(fresh.grids.geoms, fresh.grids.rank, fresh.nearest._to_metric)
+    assert eager.prepared
+    want = eager.find(x, y)
+    lazy = pickle.loads(pickle.dumps(again.nearest))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: lazy.find(x, y), range(4)))
+    assert lazy.prepared
+    for d, near in got:
+        assert np.array_equal(near, want[1]) and np.allclose(d, want[0])
+    assert np.array_equal(again.assign(x, y).nearest_grid_id, fresh.assign(x, y).nearest_grid_id)
