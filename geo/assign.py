@@ -53,6 +53,7 @@ from geo.crs import (
 )
 from geo.errors import CoordinateError
 from geo.lookup import CANDIDATES, CHECK, Lookup, build_lookup
+from geo.nearest import KEPT as NEAREST_KEPT
 from geo.nearest import NearestGrid
 from geo.units import Hierarchy, read_hierarchy
 
@@ -284,7 +285,8 @@ class AssignmentEngine:
     """Built once from the unit polygons of all levels (:meth:`build`), reused for many calls."""
 
     def __init__(self, hierarchy: Hierarchy, lookup: Lookup, crs: pyproj.CRS,
-                 snap_m: float = 50.0, first: np.ndarray | None = None) -> None:
+                 snap_m: float = 50.0, first: np.ndarray | None = None,
+                 nearest: Mapping[str, np.ndarray] | None = None) -> None:
         h = hierarchy
         self.hierarchy = h
         self.lookup = lookup
@@ -300,7 +302,8 @@ class AssignmentEngine:
         to_metric = pyproj.Transformer.from_crs(WGS84_EPSG, crs, always_xy=True)
         # the nearest-grid index only when first needed (a report outside every grid) or
         # prepared (the server's warm-up, after everything a first page needs)
-        self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric, eager=False)
+        self.nearest = NearestGrid(self.grids.geoms, self.grids.rank, to_metric, eager=False,
+                                   kept=None if nearest is None else dict(nearest))
         # the first pass's raster (geo.kernel) for the usual snapping distance: the grid
         # raster's empty cells told apart by the top level's raster on the same lattice
         # (gap or outside) and by the snapping filter; another distance gets its own on
@@ -343,8 +346,10 @@ class AssignmentEngine:
         xmin, ymin, xmax, ymax = shapely.total_bounds(grid_geoms)
         if kept is not None:
             lookup, first = _read_kept(kept, h, snap_m)
+            near = {k: kept[k] for k in NEAREST_KEPT} if all(k in kept for k in NEAREST_KEPT) \
+                else None  # (kept before the nearest-grid chains were: built on first use)
             return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, (ymin + ymax) / 2),
-                       snap_m, first)
+                       snap_m, first, near)
         # grids and the top level are rasterised on one lattice over both of them
         bounds = tuple(shapely.total_bounds(h.geoms[(h.levels == 0)
                                                     | (h.levels == h.grid_level)]))
@@ -362,14 +367,15 @@ class AssignmentEngine:
         return cls(h, lookup, metric_crs_for((xmin + xmax) / 2, lat0), snap_m)
 
     def kept(self) -> dict[str, np.ndarray]:
-        """The rasters :meth:`build` made, as plain arrays, for ``build(units, kept=...)`` of
-        the same units in another process (most of a build's time; a province's is about
-        half a minute)."""
+        """The rasters :meth:`build` made and the nearest-grid index's chains, as plain
+        arrays, for ``build(units, kept=...)`` of the same units in another process (most of
+        a build's time; a province's is about a minute)."""
         lk = self.lookup
         return {"fingerprint": units_fingerprint(self.hierarchy),
                 "lattice": np.array([lk.x0, lk.y0, lk.dx, lk.dy]), "cells": lk.cells,
                 "cand_ptr": lk.cand_ptr, "cand": lk.cand,
-                "snap_m": np.array([self._snap_m]), "first": self._first[self._snap_m]}
+                "snap_m": np.array([self._snap_m]), "first": self._first[self._snap_m],
+                **self.nearest.kept()}  # (builds the nearest-grid index if not yet)
 
     @property
     def n_levels(self) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 import pyproj
 import shapely
 
-__all__ = ["NearestGrid"]
+__all__ = ["KEPT", "NearestGrid"]
 
 
 def _exposed_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +88,28 @@ def _chains(a: np.ndarray, b: np.ndarray, max_edges: int = 16,
     return shapely.linestrings(coords, indices=idx), first
 
 
+#: the arrays :meth:`NearestGrid.kept` gives
+KEPT = ("near_seg_xy", "near_seg_idx", "near_ring_xy", "near_ring_idx", "near_ring_owner")
+
+
+def _checked(kept: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Kept chains that fit ``n`` polygons, else ValueError (never used half-fitting)."""
+    missing = [k for k in KEPT if k not in kept]
+    if missing:
+        raise ValueError(f"the kept nearest-grid chains lack {', '.join(missing)}")
+    out = {k: np.asarray(kept[k]) for k in KEPT}
+    for name in ("seg", "ring"):
+        xy, idx = out[f"near_{name}_xy"], out[f"near_{name}_idx"]
+        if xy.ndim != 2 or xy.shape[1:] != (2,) or idx.shape != (len(xy),) or (
+                len(idx) and (idx.min() < 0 or np.any(np.diff(idx) < 0))):
+            raise ValueError(f"the kept nearest-grid {name} chains do not fit")
+    owner, idx = out["near_ring_owner"], out["near_ring_idx"]
+    chains = int(idx.max()) + 1 if len(idx) else 0
+    if owner.shape != (chains,) or (len(owner) and (owner.min() < 0 or owner.max() >= n)):
+        raise ValueError("the kept nearest-grid ring chains do not fit these grids")
+    return out
+
+
 class NearestGrid:
     """Nearest grid (position, metric distance) for points that no grid covers.
 
@@ -97,15 +119,26 @@ class NearestGrid:
     concurrent first uses build them once."""
 
     def __init__(self, geoms: np.ndarray, rank: np.ndarray, to_metric: pyproj.Transformer,
-                 *, eager: bool = True) -> None:
+                 *, eager: bool = True, kept: dict[str, np.ndarray] | None = None) -> None:
         self._rank = rank
         self._to_metric = to_metric
         self._geoms_ll = geoms
         self._seg_tree: shapely.STRtree | None = None
         self._ring_tree: shapely.STRtree | None = None
         self._lock = threading.Lock()
+        self._kept = None if kept is None else _checked(kept, len(geoms))
         if eager:  # build() pays, assign() does not
             self.prepare()
+
+    def kept(self) -> dict[str, np.ndarray]:
+        """Both indexes' chains as plain arrays (:data:`KEPT`), for ``NearestGrid(…,
+        kept=…)`` of the same grids in another process: the trees are then rebuilt from
+        them, without the 15 s of a province's edges and rings."""
+        self.prepare()
+        seg_xy, seg_idx = shapely.get_coordinates(self._seg_tree.geometries, return_index=True)
+        ring_xy, ring_idx = shapely.get_coordinates(self._ring_chains, return_index=True)
+        return {"near_seg_xy": seg_xy, "near_seg_idx": seg_idx, "near_ring_xy": ring_xy,
+                "near_ring_idx": ring_idx, "near_ring_owner": self._ring_owner}
 
     def __getstate__(self) -> dict:  # a Dask worker receives the engine pickled
         state = self.__dict__.copy()
@@ -136,6 +169,13 @@ class NearestGrid:
         """Every polygon's boundary as short chains (≤ 16 edges) with their polygon: the
         distance from a point outside a polygon to it is the least distance to its chains,
         and a chain is cheap to measure where a polygon of thousands of vertices is not."""
+        if self._kept is not None:
+            k = self._kept
+            self._ring_chains = shapely.linestrings(k["near_ring_xy"],
+                                                    indices=k["near_ring_idx"])
+            self._ring_owner = k["near_ring_owner"]
+            self._ring_tree = shapely.STRtree(self._ring_chains)
+            return
         to_metric = self._to_metric
         geoms_m = shapely.transform(
             self._geoms_ll, lambda c: np.column_stack(to_metric.transform(c[:, 0], c[:, 1])))
@@ -171,6 +211,9 @@ class NearestGrid:
     def _segments(self) -> shapely.STRtree:
         if self._seg_tree is None:
             with self._lock:
+                if self._seg_tree is None and self._kept is not None:
+                    self._seg_tree = shapely.STRtree(shapely.linestrings(
+                        self._kept["near_seg_xy"], indices=self._kept["near_seg_idx"]))
                 if self._seg_tree is None:
                     a, b = _exposed_edges(self._geoms_ll)
                     ax, ay = self._to_metric.transform(a[:, 0], a[:, 1])

@@ -90,3 +90,27 @@ def test_the_nearest_grid_index_waits_for_its_first_use_and_answers_the_same(lay
     for d, near in got:
         assert np.array_equal(near, want[1]) and np.allclose(d, want[0])
     assert np.array_equal(again.assign(x, y).nearest_grid_id, fresh.assign(x, y).nearest_grid_id)
+
+
+def test_kept_nearest_chains_rebuild_the_index_without_its_edges(layer, monkeypatch) -> None:
+    """With the chains kept, the nearest-grid index is rebuilt from them (the exposed-edge
+    search never runs) and answers as the original; chains that do not fit are refused."""
+    import geo.nearest as gn
+
+    units, fresh = layer
+    kept = fresh.kept()
+    monkeypatch.setattr(gn, "_exposed_edges", lambda *_: (_ for _ in ()).throw(
+        AssertionError("the kept chains should have been used")))
+    again = AssignmentEngine.build(units, kept=kept)
+    x0, y0, x1, y1 = units.total_bounds
+    rng = np.random.default_rng(8)
+    x = rng.uniform(x0 - 0.2 * (x1 - x0), x0, 400)
+    y = rng.uniform(y0, y1, 400)
+    a, b = fresh.nearest.find(x, y), again.nearest.find(x, y)
+    assert again.nearest.prepared
+    assert np.array_equal(a[1], b[1]) and np.allclose(a[0], b[0])
+    for spoil in ({"near_ring_owner": kept["near_ring_owner"] + len(fresh.grids.ids)},
+                  {"near_seg_idx": kept["near_seg_idx"][:-1]},
+                  {"near_ring_idx": kept["near_ring_idx"][::-1]}):
+        with pytest.raises(ValueError, match="do not fit"):
+            AssignmentEngine.build(units, kept={**kept, **spoil})
