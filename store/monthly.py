@@ -258,8 +258,9 @@ def _no_jit(conn: Connection) -> None:
     """Turn JIT off, and give sorts and hashes 64 MB, for the rest of the transaction.
 
     The attribution subplan makes the planner's cost estimates huge, so PostgreSQL would JIT
-    compile these statements: about 1.8 s of compiling for a 0.3 s query.  A province's month
-    of grid tallies (600,000 rows) spilled its sort to disk with the default 4 MB.
+    compile these statements: about 1.8 s of compiling for a 0.3 s query.  A province's grid
+    counts sort and hash its 100,000 grids' tallies, which spilled to disk with the default
+    4 MB.
     Transaction-local (``set_config(..., true)``), so it ends with the caller's transaction.
     """
     conn.execute(text("SELECT set_config('jit', 'off', true), "

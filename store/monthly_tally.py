@@ -40,7 +40,7 @@ def ctes(level: int, *, by_category: bool = False, supervised: bool = False,
     ``supervised`` adds the open supervised cases past their deadline (``sup_now``).
     ``narrowed`` (a ``within`` view): the tallies of the frozen units mapping into ``s`` are
     read unit by unit through the index, not the level's whole month.  ``sums``: the sums
-    ``tsum`` carries (a count needs ``n`` only; a province's month is 600,000 tally rows)."""
+    ``tsum`` carries (a count needs ``n`` only: a province's month is 100,000 grid rows)."""
     unknown = set(sums) - set(SUM_NAMES)
     if unknown or (supervised and "sup_open" not in sums):
         raise ValueError(f"no tally sum {sorted(unknown)} (supervised needs sup_open); sums "
