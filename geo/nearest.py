@@ -158,11 +158,18 @@ class NearestGrid:
         self._segments()
         self._ring_index()
 
+    def _release_kept(self) -> None:
+        """Once both trees stand, the kept arrays they were made from are copies (a
+        province's are about 100 MB per worker): let them go.  Called under the lock."""
+        if self._seg_tree is not None and self._ring_tree is not None:
+            self._kept = None
+
     def _ring_index(self) -> shapely.STRtree:
         if self._ring_tree is None:
             with self._lock:
                 if self._ring_tree is None:
                     self._rings()
+                    self._release_kept()
         return self._ring_tree
 
     def _rings(self) -> None:
@@ -220,6 +227,7 @@ class NearestGrid:
                     bx, by = self._to_metric.transform(b[:, 0], b[:, 1])
                     segs, _ = _chains(np.column_stack([ax, ay]), np.column_stack([bx, by]))
                     self._seg_tree = shapely.STRtree(segs)
+                self._release_kept()
         return self._seg_tree
 
     def to_metric(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -216,9 +216,7 @@ def _attributed_cte(level: int, columns: str, narrowed: bool = False) -> str:
     by the join with ``s`` anyway, so the rows are the same; but a county's report no longer
     attributes (and reads the history of) every case of the province."""
     column = unit_column(level)
-    attributed = _ATTRIBUTED
-    window = _WINDOW
-    head = f"{_MAP_CTES},"
+    attributed, window, head = _ATTRIBUTED, _WINDOW, f"{_MAP_CTES},"
     if not narrowed:
         return f"""{head}
     inc AS (
@@ -330,33 +328,14 @@ def _households_ctes(narrowed: bool = False, tallied: bool = False) -> list[str]
     ]
 
 
-def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shanghai", *,
-                   within: tuple[int, int] | None = None) -> pd.DataFrame:
-    """The month's measures for every unit of ``level`` on the month's map (see the module
-    docstring), indexed by unit id (``unit_id``) in the order of :func:`units_as_of`.
-
-    Columns :data:`MEASURE_COLUMNS`: counts are ints (0 for quiet units), rates floats (NaN
-    with no denominator), ``closed_share_*`` as in
-    :func:`store.measures.closed_share_by_level`.  One statement.
-    """
-    period = month_period(month, tz)
-    prev = month_period(previous_month(month), tz)
-    ctes, params = _scope_ctes(level, within)
-    shares = ", ".join(
-        f"c.l{lv}::float8 / nullif(c.resolved, 0) AS closed_share_{name}"
-        for lv, name in LEVEL_NAMES.items())
-    params.update(at=period.end, lo=prev.start, start=period.start, end=period.end)
-    from store import monthly_tally  # it builds on this module's attribution
-
-    with _connection(db) as conn:
-        tallied = _tallied(conn, tz, level, params, [month, previous_month(month)], month)
-    narrowed = within is not None
-    ctes += [*monthly_tally.ctes(level, supervised=True, narrowed=narrowed),
-             monthly_tally.MEASURES_AGG] if tallied else [
+def _measures_from_cases(level: int, narrowed: bool) -> list[str]:
+    """``agg`` of :func:`month_measures` read from the cases (readers the tallies do not
+    serve, :func:`store.tally.usable`)."""
+    return [
         _attributed_cte(level, "i.received_at, i.closed_at, i.due_at, i.overdue, "
                                "i.handling_level, i.urged_count, i.rating, "
                                f"i.supervised_due, {FIRST_ACCEPT} AS accepted_at",
-                        narrowed=within is not None),
+                        narrowed=narrowed),
         f"""agg AS (
             SELECT i.unit_id, i.received_at >= :start AS cur, count(*) AS n,
                    {_RESOLVED} AS resolved, {_ON_TIME} AS on_time, {_level_counts()},
@@ -367,8 +346,11 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
             FROM inc i JOIN s ON s.id = i.unit_id  -- only the map's units: a county's report
             GROUP BY 1, 2)""",                      # reads the history of its own cases only
     ]
-    ctes += _households_ctes(narrowed=within is not None, tallied=tallied)
-    sql = f"""{_with(ctes)}
+
+
+def _measures_sql(scope: list[str], shares: str, agg: list[str], homes: list[str]) -> str:
+    """:func:`month_measures`' statement over the map ``scope``, its ``agg`` and ``hh``."""
+    return f"""{_with([*scope, *agg, *homes])}
         SELECT s.id AS unit_id, s.code, s.name,
                coalesce(c.n, 0) AS received,
                coalesce(hh.n, 0) AS households,
@@ -385,10 +367,35 @@ def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
              LEFT JOIN agg p ON p.unit_id = s.id AND NOT p.cur
              LEFT JOIN hh ON hh.id = s.id
         ORDER BY s.code, s.id"""
+
+
+def month_measures(db: Bindable, level: int, month: str, tz: str = "Asia/Shanghai", *,
+                   within: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The month's measures for every unit of ``level`` on the month's map (see the module
+    docstring), indexed by unit id (``unit_id``) in the order of :func:`units_as_of`.
+
+    Columns :data:`MEASURE_COLUMNS`: counts are ints (0 for quiet units), rates floats (NaN
+    with no denominator), ``closed_share_*`` as in
+    :func:`store.measures.closed_share_by_level`.  One statement.
+    """
+    period = month_period(month, tz)
+    prev = month_period(previous_month(month), tz)
+    ctes, params = _scope_ctes(level, within)
+    shares = ", ".join(
+        f"c.l{lv}::float8 / nullif(c.resolved, 0) AS closed_share_{name}"
+        for lv, name in LEVEL_NAMES.items())
+    params.update(at=period.end, lo=prev.start, start=period.start, end=period.end)
+    narrowed = within is not None
+    from store import monthly_tally  # it builds on this module's attribution
+
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
-        result = conn.execute(text(sql), params)
+        tallied = _tallied(conn, tz, level, params, [month, previous_month(month)], month)
+        result = conn.execute(text(_measures_sql(ctes, shares, [
+            *monthly_tally.ctes(level, supervised=True, narrowed=narrowed),
+            monthly_tally.MEASURES_AGG] if tallied else _measures_from_cases(level, narrowed),
+            _households_ctes(narrowed=narrowed, tallied=tallied))), params)
         frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame = frame.set_index("unit_id")
     frame.index = frame.index.astype("int64")
@@ -415,19 +422,18 @@ def grid_counts(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     from store import monthly_tally  # it builds on this module's attribution
 
     with _connection(db) as conn:
-        tallied = _tallied(conn, tz, GRID, params, [month], month)
-    ctes += [*monthly_tally.ctes(GRID, narrowed=within is not None, sums=("n",)),
-             "agg AS (SELECT unit_id, sum(n) AS n FROM tsum GROUP BY 1)"] if tallied else [
-        _attributed_cte(GRID, "i.id", narrowed=within is not None),
-        "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
-        "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
-    sql = f"""{_with(ctes)}
-        SELECT s.id, coalesce(agg.n, 0) FROM s LEFT JOIN agg ON agg.unit_id = s.id
-        ORDER BY s.code, s.id"""
-    with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
-        rows = conn.execute(text(sql), params).all()
+        if _tallied(conn, tz, GRID, params, [month], month):
+            ctes += [*monthly_tally.ctes(GRID, narrowed=within is not None, sums=("n",)),
+                     "agg AS (SELECT unit_id, sum(n) AS n FROM tsum GROUP BY 1)"]
+        else:
+            ctes += [_attributed_cte(GRID, "i.id", narrowed=within is not None),
+                     "agg AS (SELECT i.unit_id, count(*) AS n FROM inc i "
+                     "JOIN s ON s.id = i.unit_id GROUP BY 1)"]
+        rows = conn.execute(text(f"""{_with(ctes)}
+            SELECT s.id, coalesce(agg.n, 0) FROM s LEFT JOIN agg ON agg.unit_id = s.id
+            ORDER BY s.code, s.id"""), params).all()
     index = pd.Index([int(r[0]) for r in rows], name="unit_id", dtype="int64")
     return pd.Series([int(r[1]) for r in rows], index=index, name="count", dtype="int64")
 
@@ -442,31 +448,31 @@ def top_categories(db: Bindable, level: int, month: str, tz: str = "Asia/Shangha
     period = month_period(month, tz)
     ctes, params = _scope_ctes(level, within)
     params.update(at=period.end, lo=period.start, start=period.start, end=period.end)
+    params["n"] = int(n)
     from store import monthly_tally  # it builds on this module's attribution
 
-    with _connection(db) as conn:  # a grid's tallies keep no categories
-        tallied = tally.keeps_categories(level) and _tallied(conn, tz, level, params, [month],
-                                                             month)
-    counted = ("SELECT unit_id, category, sum(n) AS n FROM tsum GROUP BY 1, 2 "
-               "HAVING sum(n) > 0") if tallied else \
-        "SELECT i.unit_id, i.category, count(*) AS n FROM inc i JOIN s ON s.id = i.unit_id " \
-        "GROUP BY 1, 2"
-    ctes += [*(monthly_tally.ctes(level, by_category=True, sums=("n",),
-                                                 narrowed=within is not None) if tallied else
-               [_attributed_cte(level, "i.category", narrowed=within is not None)]),
-             f"""ranked AS (
-                SELECT unit_id, category, n,
-                       row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
-                FROM ({counted}) c)"""]
-    sql = f"""{_with(ctes)}
-        SELECT s.id, r.category, r.n
-        FROM s LEFT JOIN ranked r ON r.unit_id = s.id AND r.k <= :n
-        ORDER BY s.code, s.id, r.k"""
-    params["n"] = int(n)
     out: dict[int, list[tuple[str, int]]] = {}
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
+        # a grid's tallies keep no categories: its top categories come from the cases
+        if tally.keeps_categories(level) and _tallied(conn, tz, level, params, [month], month):
+            ctes += monthly_tally.ctes(level, by_category=True, sums=("n",),
+                                       narrowed=within is not None)
+            counted = ("SELECT unit_id, category, sum(n) AS n FROM tsum GROUP BY 1, 2 "
+                       "HAVING sum(n) > 0")
+        else:
+            ctes.append(_attributed_cte(level, "i.category", narrowed=within is not None))
+            counted = ("SELECT i.unit_id, i.category, count(*) AS n FROM inc i "
+                       "JOIN s ON s.id = i.unit_id GROUP BY 1, 2")
+        ctes.append(f"""ranked AS (
+                SELECT unit_id, category, n,
+                       row_number() OVER (PARTITION BY unit_id ORDER BY n DESC, category) AS k
+                FROM ({counted}) c)""")
+        sql = f"""{_with(ctes)}
+            SELECT s.id, r.category, r.n
+            FROM s LEFT JOIN ranked r ON r.unit_id = s.id AND r.k <= :n
+            ORDER BY s.code, s.id, r.k"""
         for uid, category, count in conn.execute(text(sql), params):
             items = out.setdefault(int(uid), [])
             if category is not None:

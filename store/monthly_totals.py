@@ -53,17 +53,15 @@ def top_categories_total(db: Bindable, month: str, tz: str = "Asia/Shanghai", n:
     _positive(n)
     period = month_period(month, tz)
     where, params = _within_sql(within)
-    with _connection(db) as conn:
+    with _connection(db) as conn:  # a grid's tallies keep no categories
         if tally.usable(conn, tz) and (within is None or tally.keeps_categories(within[0])):
             return tally.categories(conn, month, within, n)
-    sql = f"""
-        SELECT i.category, count(*) AS n FROM incident i
-        WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
-          AND {where}
-        GROUP BY i.category ORDER BY n DESC, i.category LIMIT :n"""
-    with _connection(db) as conn:
-        rows = conn.execute(text(sql), {**params, "start": period.start, "end": period.end,
-                                        "n": n}).all()
+        rows = conn.execute(text(f"""
+            SELECT i.category, count(*) AS n FROM incident i
+            WHERE i.received_at >= :start AND i.received_at < :end AND i.duplicate_of IS NULL
+              AND {where}
+            GROUP BY i.category ORDER BY n DESC, i.category LIMIT :n"""),
+            {**params, "start": period.start, "end": period.end, "n": n}).all()
     return [(c, int(k)) for c, k in rows]
 
 
@@ -170,7 +168,6 @@ def trend(db: Bindable, month: str, tz: str = "Asia/Shanghai", months: int = 12,
     frame = pd.DataFrame(rows, columns=list(TREND_COLUMNS))
     return frame.astype({"received": "int64", "resolved": "int64",
                          "resolution_rate": "float64", "on_time_rate": "float64"})
-
 
 
 __all__ = ["TREND_COLUMNS", "headline", "top_categories_total", "trend"]
