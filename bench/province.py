@@ -13,7 +13,10 @@
   province level (a 全域 commander, ``--unit '*'``: every top unit drawn, legend, KPIs, latest
   list) and for one county's commander (its towns): on the first start after a load (the
   boundaries simplified and kept on disk right after it, as ``onemap demo`` does — timed in
-  its own row; ``--keep-cache`` keeps those of an earlier run), then after a restart.  Then
+  its own row; ``--keep-cache`` keeps those of an earlier run), then after a restart, and
+  after a restart with ``ONEMAP_PRELOAD=0`` (each worker warms its own caches beside its
+  first requests instead of the master before it listens), with how long each start took to
+  answer its health check.  Then
   bench/wall.py's operator tour for the county (levels, measures, windows, a filter, drill
   into a town and a village, layers, zoom to street level) — the max server time of its
   callbacks.
@@ -216,10 +219,15 @@ def main() -> int:
     tops, towns = sizes[TOP], sizes[TOWN] // max(1, sizes[COUNTY])
     wall.PAINT_TIMEOUT_MS = 300_000  # with --keep-cache and none kept: built in the request
     paints: dict[str, list[float]] = {}
+    ready: dict[str, float] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=ensure_browser(), args=wall.CHROMIUM_ARGS)
-        for start in ("first start", "after a restart"):
-            proc = wall.serve(url, args.port, 2)
+        for start, preload in (("first start", "1"), ("after a restart", "1"),
+                               ("after a restart, ONEMAP_PRELOAD=0", "0")):
+            # ONEMAP_PRELOAD=0, side by side: each worker warms its caches in a thread
+            # beside its first requests (as before the master warmed them)
+            proc = wall.serve(url, args.port, 2, ONEMAP_PRELOAD=preload)
+            ready[start] = proc.ready_s
             base = f"http://127.0.0.1:{args.port}"
             try:
                 for who, user, shapes in (("province", whole, tops), ("county", local, towns)):
@@ -235,6 +243,9 @@ def main() -> int:
         browser.close()
     every = [ms for name, values in timings.items() for ms in values
              if not name.startswith("layer ")]
+    rows.append(("server ready (health answered; its master warms the caches before it "
+                 "listens): first start / after a restart / without preload",
+                 " / ".join(f"{s:.1f}" for s in ready.values()) + " s"))
     for name, values in paints.items():
         rows.append((f"wall first paint, {name} (target < 3 s): first request / next",
                      " / ".join(f"{s:.2f}" for s in values) + " s"))

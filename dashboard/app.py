@@ -39,19 +39,21 @@ from store import repository, scope
 from store.runtime import build_runtime
 
 
-def _warm_places(rt: Runtime) -> None:
-    """What the first page and the first report need, built in the background at start: the
-    boundaries, the unit tree, then the assignment engine (the boundaries and the engine's
-    rasters read from disk when a load, another worker or an earlier start kept them), and
-    last its nearest-grid index (15 s for a province, needed only for a report outside every
-    grid).
+def warm_places(rt: Runtime, *, lowest_priority: bool = True) -> None:
+    """What the first page and the first report need: the boundaries, the unit tree, then the
+    assignment engine (the boundaries and the engine's rasters read from disk when a load or
+    an earlier start kept them), and last its nearest-grid index (needed only for a report
+    outside every grid).
 
-    At the lowest CPU priority (this thread only, Linux): on a province this is half a minute
-    of work in every worker, and a page asked meanwhile must not queue behind it."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
-        pass
+    `onemap serve` calls this once in gunicorn's master before it forks its workers, which
+    inherit all of it (:mod:`dashboard.server`).  An app built otherwise (tests, another
+    WSGI server) runs it in a background thread at the lowest CPU priority (``lowest_priority``:
+    this thread only, Linux), so a page asked meanwhile does not queue behind it."""
+    if lowest_priority:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+            pass
     try:
         with scope.acting(SYSTEM):
             geodata.layers(rt.engine, rt.settings).snapshot()  # simplified boundaries
@@ -63,9 +65,26 @@ def _warm_places(rt: Runtime) -> None:
         pass
 
 
-def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
+def start_background(app: Dash, *, warm: bool) -> None:
+    """This process's own threads: the escalation scheduler (one run at a time across
+    processes: it takes a database lock), and with ``warm`` :func:`warm_places` in the
+    background.  Threads do not survive a fork: a preloading server calls this in each
+    worker."""
+    rt: Runtime = app.server.extensions["onemap"]
+    if warm:
+        threading.Thread(target=warm_places, args=(rt.acting_as(SYSTEM),), daemon=True,
+                         name="onemap-warm").start()
+    if rt.settings.escalate_every_s > 0:
+        app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
+            rt.acting_as(SYSTEM), rt.settings.escalate_every_s).start()
+
+
+def create_app(settings: Settings, rt: Runtime | None = None, *,
+               background: bool = True) -> Dash:
     """The Dash app with its pages, layers and HTTP doors, all sharing one runtime context
-    (built here from ``settings`` unless given)."""
+    (built here from ``settings`` unless given).  ``background`` False: no thread started
+    (a preloading server warms the caches itself and starts the threads in each worker,
+    :func:`start_background`)."""
     rt = rt if rt is not None else build_runtime(settings)
     app = Dash(__name__, title="OneMap 一张图", update_title=None, use_pages=True,
                pages_folder="", serve_locally=True, compress=True,
@@ -99,13 +118,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Dash:
     geodata.register(app.server, rt)
     wall_routes.register(app.server, rt)
     intake_http.register(app.server, rt)
-    # Build the unit tree, the simplified boundaries and the assignment engine in the
-    # background now, so neither the first page nor the first report waits for them.
-    threading.Thread(target=_warm_places, args=(rt.acting_as(SYSTEM),), daemon=True,
-                     name="onemap-warm").start()
-    if settings.escalate_every_s > 0:
-        app.escalation = EscalationScheduler(  # type: ignore[attr-defined]
-            rt.acting_as(SYSTEM), settings.escalate_every_s).start()
+    if background:  # the caches warmed in a thread, so no first page waits for them
+        start_background(app, warm=True)
 
     @app.server.route("/registry.json")
     def _registry():

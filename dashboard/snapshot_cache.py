@@ -11,7 +11,6 @@ pruned is :mod:`store.disk_cache`'s, shared with the kept assignment engine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ WHAT = "unit boundaries"
 
 
 def key(database: str, signature: tuple, datum: str) -> str:
-    return hashlib.sha1(repr((FORMAT, database, signature, datum)).encode()).hexdigest()[:24]
+    return disk_cache.file_name(database, FORMAT, signature, datum)
 
 
 def _pack(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:

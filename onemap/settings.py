@@ -143,6 +143,10 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("host", "ONEMAP_HOST", "127.0.0.1", "Address the dashboard listens on."),
     Setting("port", "ONEMAP_PORT", 8050, "Port the dashboard listens on.", _port),
     Setting("workers", "ONEMAP_WORKERS", 2, "Number of web server (gunicorn) workers.", int),
+    Setting("preload", "ONEMAP_PRELOAD", True,
+            "Warm the caches (boundaries, unit tree, assignment engine) once in the server's "
+            "master before it listens and forks its workers, which share them; off: each "
+            "worker warms its own in the background after it starts.", _bool),
     Setting("timezone", "ONEMAP_TIMEZONE", "Asia/Shanghai",
             "Time zone for local days and deadlines (times are stored as timestamptz)."),
     Setting("lang", "ONEMAP_LANG", "zh", "Default interface language: zh or en.", _lang),
@@ -262,6 +266,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     workers: int = 2
+    preload: bool = True
     timezone: str = "Asia/Shanghai"
     lang: str = "zh"
     levels: tuple[str, ...] = tuple(DEFAULT_LEVELS.split(","))

@@ -12,6 +12,7 @@ a file not owned by this user, or writable by others, is ignored.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -24,10 +25,17 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: keep this many newest files of a kind (older signatures are of no use)
+#: keep this many newest files of a kind per database (older signatures are of no use)
 KEEP = 4
 #: A lock without its file this old is left over (a build takes about a minute).
 STALE_LOCK_S = 3600.0
+
+
+def file_name(database: str, *parts: object) -> str:
+    """A file name for what was derived from ``parts`` in ``database``: its tag, a dash, and a
+    hash of the parts."""
+    tag = hashlib.sha1(database.encode()).hexdigest()[:8]
+    return f"{tag}-{hashlib.sha1(repr(parts).encode()).hexdigest()[:24]}"
 
 
 def folder(root: Path, kind: str) -> Path:
@@ -90,13 +98,17 @@ def load(where: Path, name: str, what: str) -> dict[str, np.ndarray] | None:
 
 
 def prune(where: Path) -> None:
-    """Keep the newest :data:`KEEP` files; drop the others' locks, and locks left without a
-    file (a build that failed, a file removed by hand) once nobody can still be building
-    under them."""
+    """Keep the newest :data:`KEEP` files of each database (the tag before the dash of
+    :func:`file_name`); drop the others' locks, and locks left without a file (a build that
+    failed, a file removed by hand) once nobody can still be building under them."""
     files = sorted(where.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[KEEP:]:
-        old.unlink(missing_ok=True)
-        (where / f".{old.stem}.lock").unlink(missing_ok=True)
+    seen: dict[str, int] = {}
+    for path in files:
+        tag = path.stem.split("-", 1)[0] if "-" in path.stem else ""
+        seen[tag] = seen.get(tag, 0) + 1
+        if seen[tag] > KEEP:
+            path.unlink(missing_ok=True)
+            (where / f".{path.stem}.lock").unlink(missing_ok=True)
     stale = time.time() - STALE_LOCK_S
     for lock in where.glob(".*.lock"):
         try:

@@ -6,6 +6,7 @@ the test database).  Without it, the URL points at the embedded cluster under ``
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from sqlalchemy import create_engine, text
@@ -70,7 +71,30 @@ def get_engine(url: str, role: str = "") -> Engine:
         from store.scope import install
 
         install(engine, role)
+    _ENGINES.append(engine)
     return engine
+
+
+#: every engine :func:`get_engine` made in this process
+_ENGINES: list[Engine] = []
+
+
+def dispose_all() -> None:
+    """Close every pooled connection of this process's engines (the server's master process,
+    once it has warmed the caches its workers inherit, so it holds no idle connections)."""
+    for engine in _ENGINES:
+        engine.dispose()
+
+
+def _forget_parents_connections() -> None:
+    """In a forked child (a server worker): drop the pooled connections inherited from the
+    parent without closing them (they are the parent's sockets), so the child opens its own
+    (SQLAlchemy's recipe for pools and ``fork``)."""
+    for engine in _ENGINES:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parents_connections)
 
 
 def ensure_database(url: str, *, fresh: bool = False) -> bool:

@@ -12,7 +12,6 @@ fit is rebuilt, never trusted.  Files, locks and pruning are :mod:`store.disk_ca
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -30,7 +29,7 @@ WHAT = "assignment engine's rasters"
 
 
 def key(database: str, signature: tuple) -> str:
-    return hashlib.sha1(repr((FORMAT, database, signature)).encode()).hexdigest()[:24]
+    return disk_cache.file_name(database, FORMAT, signature)
 
 
 def build_engine(units: gpd.GeoDataFrame, *, root: Path | None, database: str,

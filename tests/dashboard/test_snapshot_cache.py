@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from dashboard import geodata, snapshot_cache
@@ -119,3 +120,18 @@ def test_left_over_locks_are_pruned_but_not_one_in_use(engine, tmp_path):
     (path,) = _files(tmp_path)
     assert not old.exists() and fresh.exists()
     assert (folder / f".{path.stem}.lock").exists()  # the one just used stays
+
+
+def test_each_database_keeps_its_newest_files(tmp_path):
+    """The newest few files are kept per database: many test databases written after a
+    province's files do not push those out."""
+    folder = disk_cache.folder(tmp_path, "units")
+    province = [disk_cache.file_name("h:1/onemap_province", "sig", i) for i in range(6)]
+    tests = [disk_cache.file_name(f"h:1/onemap_test{i}", "sig") for i in range(8)]
+    assert len({n.split("-")[0] for n in province}) == 1  # one database, one tag
+    for i, name in enumerate(province + tests):  # the province's first, then the tests'
+        disk_cache.save(folder, name, {"a": np.arange(3)}, "test files")
+        os.utime(folder / f"{name}.npz", (1_000_000 + i, 1_000_000 + i))
+    disk_cache.prune(folder)
+    left = {p.stem for p in folder.glob("*.npz")}
+    assert left == set(province[-disk_cache.KEEP:]) | set(tests)
