@@ -126,7 +126,9 @@ def _paths(settings: Settings) -> tuple[Path, Path, Path]:
     return prefix, prefix / "cert.pem", prefix / "key.pem"
 
 
-def _wait_port(port: int, proc: subprocess.Popen | None, log: Path, timeout: float = 90) -> None:
+def _wait_port(port: int, proc: subprocess.Popen | None, log: Path, timeout: float = 600) -> None:
+    """Until something listens on ``port`` (a node listens once its master has warmed the
+    caches: minutes for a province whose boundaries were never kept), or ``proc`` dies."""
     from store.cluster import port_in_use
 
     deadline = time.monotonic() + timeout

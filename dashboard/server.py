@@ -40,6 +40,8 @@ class _OneMapServer(BaseApplication):
         from store.engine import dispose_all
 
         began = time.monotonic()
+        print("[onemap] warming the caches (boundaries, unit tree, assignment engine) before "
+              "listening …", file=sys.stderr, flush=True)
         app = create_app(self.settings, background=False)
         warm_places(app.server.extensions["onemap"].acting_as(SYSTEM), lowest_priority=False)
         dispose_all()
