@@ -54,7 +54,8 @@ def top_categories_total(db: Bindable, month: str, tz: str = "Asia/Shanghai", n:
     period = month_period(month, tz)
     where, params = _within_sql(within)
     with _connection(db) as conn:  # a grid's tallies keep no categories
-        if tally.usable(conn, tz) and (within is None or tally.keeps_categories(within[0])):
+        if tally.usable(conn, tz, within) and (within is None
+                                               or tally.keeps_categories(within[0])):
             return tally.categories(conn, month, within, n)
         rows = conn.execute(text(f"""
             SELECT i.category, count(*) AS n FROM incident i
@@ -86,7 +87,7 @@ def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
     with _connection(db) as conn:
         _check_within(conn, within)
         _no_jit(conn)
-        tallied = tally.usable(conn, tz)
+        tallied = tally.usable(conn, tz, within)  # the cases' sums over ``within``
         if tallied:
             sums = tally.totals(conn, [month, previous_month(month)], within)
             total = _from_sums(sums.get(month, {}))
@@ -104,12 +105,13 @@ def headline(db: Bindable, month: str, tz: str = "Asia/Shanghai", *,
             ctes, params = _scope_ctes(lv, within)
             units[lv] = int(conn.scalar(text(f"{_with(ctes)} SELECT count(*) FROM s"),
                                         {**params, "at": period.end}))
+        every = tallied and tally.usable(conn, tz)  # the households' tally: every grid's
         if within is None:
-            homes = tally.households(conn) if tallied else \
+            homes = tally.households(conn) if every else \
                 int(conn.scalar(text("SELECT count(*) FROM household")))
         else:
             ctes, params = _scope_ctes(int(within[0]), within)
-            ctes += _households_ctes(narrowed=True, tallied=tallied)
+            ctes += _households_ctes(narrowed=True, tallied=every)
             homes = int(conn.scalar(text(f"{_with(ctes)} SELECT coalesce(sum(n), 0) FROM hh"),
                                     {**params, "at": period.end}))
     received = int(total["received"])
@@ -152,7 +154,7 @@ def trend(db: Bindable, month: str, tz: str = "Asia/Shanghai", months: int = 12,
         GROUP BY 1"""
     with _connection(db) as conn:
         _no_jit(conn)
-        if tally.usable(conn, tz):
+        if tally.usable(conn, tz, within):
             got = {label: (int(s["n"]), int(s["resolved"]), int(s["on_time"]))
                    for label, s in tally.totals(conn, labels, within).items()}
         else:

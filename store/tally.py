@@ -9,9 +9,10 @@ received that month — and the escalation events dated that month.  Triggers ad
 per change; readers sum them; :func:`compact` folds them.  Every case is under each level
 column once, so the ``city`` rows cover the whole jurisdiction in any deployment.
 
-The tallies answer only for readers that see every case (:func:`usable`): a scoped desk's
-numbers depend on which cases its scope lets through, which the sums do not keep — those
-read the cases, as before.  The per-unit measures of a month's map, which also attribute
+The tallies answer readers that see every case (:func:`usable`), and a desk for its home
+units' own sums (a county commander's headline and trend of its county); a scoped desk's map
+of the units below depends on which cases its scope lets through, which the sums do not keep
+— that reads the cases, as before.  The per-unit measures of a month's map, which also attribute
 cases whose frozen unit is not on the map, are in :mod:`store.monthly_tally`.
 """
 
@@ -69,12 +70,17 @@ def keeps_categories(level: int) -> bool:
     return lvl(level) != "grid"
 
 
-def usable(conn: Connection, tz: str) -> bool:
+def usable(conn: Connection, tz: str, within: tuple[int, int] | None = None) -> bool:
     """Whether this reader's numbers may come from the tallies: the tallies exist and are in
     ``tz``, and the acting user sees every case (or no user acts: the owner's connection,
-    which row-level security does not narrow)."""
+    which row-level security does not narrow) — or, for sums over ``within`` alone (a
+    headline, a trend, top categories: that unit's own rows), ``within`` is one of the home
+    units of a desk without a department, whose rows count only cases it sees (migration
+    0023).  A unit's map, which reads the rows of the units below, needs every case."""
     actor = scope.current()
-    if actor is not None and not actor.everywhere:
+    if actor is not None and not actor.everywhere and not (
+            within is not None and actor.department is None and actor.units is not None
+            and int(within[1]) in actor.units):
         return False
     zone = conn.execute(text(
         "SELECT CASE WHEN to_regclass('incident_tally_setting') IS NOT NULL "

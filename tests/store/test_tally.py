@@ -3,7 +3,8 @@ the numbers read from the cases — on the split-grid world of test_monthly (a r
 late import with the old id, located cases on no unit, duplicates) and after the workflow
 changes cases (closing, rating, duplicates, a new category, supervision running late,
 escalations, a deleted case); compaction and a rebuild change no number; another zone or a
-scoped reader reads the cases; row-level security keeps the tallies from scoped desks."""
+scoped reader reads the cases, except a desk's sums over its home units; row-level security
+keeps the other tallies from scoped desks."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _both(conn: Connection, ids: dict[str, int], monkeypatch,
     assert tally.usable(conn, TZ)  # the owner's connection reads the tallies
     kept = _numbers(conn, ids, towns)
     with monkeypatch.context() as m:
-        m.setattr(tally, "usable", lambda _conn, _tz: False)
+        m.setattr(tally, "usable", lambda *_args: False)
         cases = _numbers(conn, ids, towns)
     return kept, cases
 
@@ -164,8 +165,18 @@ def test_another_zone_or_a_scoped_reader_reads_the_cases(conn, world, monkeypatc
     desk = Actor("user", 1, "县指挥中心", "commander", units=frozenset({world["ids"]["620981900"]}),
                  home_level=0)
     leader = Actor("user", 2, "领导", "leader", units=None)
+    town_desk = Actor("user", 3, "镇", "commander", units=frozenset({world["ids"]["620981900001"]}),
+                      home_level=1)
+    department = Actor("user", 4, "部门", "handler", department=7,
+                       units=frozenset({world["ids"]["620981900"]}), home_level=0)
+    county = world["ids"]["620981900"]
     with scope.acting(desk):
-        assert not tally.usable(conn, TZ)
+        assert not tally.usable(conn, TZ)  # a map of its units: the cases
+        assert tally.usable(conn, TZ, (0, county))  # its own county's sums: the tallies
+    with scope.acting(town_desk):
+        assert not tally.usable(conn, TZ, (0, county))  # above its home
+    with scope.acting(department):
+        assert not tally.usable(conn, TZ, (0, county))  # a department: some cases only
     with scope.acting(leader):
         assert tally.usable(conn, TZ)
 
@@ -187,7 +198,7 @@ def test_a_rebuild_in_another_zone_counts_its_months(conn, world, monkeypatch): 
         kept[month, "measures"] = monthly.month_measures(conn, 3, month, "UTC",
                                                          within=(0, ids["620981900"]))
     with monkeypatch.context() as m:
-        m.setattr(tally, "usable", lambda _conn, _tz: False)
+        m.setattr(tally, "usable", lambda *_args: False)
         for month in ALL_MONTHS:
             assert _same(kept[month, "trend"],
                          monthly_totals.trend(conn, month, "UTC", months=4))
@@ -195,6 +206,35 @@ def test_a_rebuild_in_another_zone_counts_its_months(conn, world, monkeypatch): 
             assert _same(kept[month, "measures"], monthly.month_measures(
                 conn, 3, month, "UTC", within=(0, ids["620981900"])))
     assert kept["2025-10", "headline"]["received"] > 0
+
+
+def test_a_desk_reads_its_home_units_sums_from_the_tallies(conn, settings, world,  # noqa: F811
+                                                          monkeypatch):
+    """Under row-level security, a county desk's headline, trend and top categories of its
+    county from the tallies are the numbers its own cases give."""
+    county = world["ids"]["620981900"]
+    desk = Actor("user", 1, "县指挥中心", "commander", units=frozenset({county}), home_level=0)
+    conn.execute(text(f'SET LOCAL ROLE "{settings.db_app_role}"'))
+    conn.execute(text("SELECT set_config('onemap.scope', :s, true), "
+                      "set_config('onemap.department', '', true)"), {"s": str(county)})
+
+    def numbers() -> dict:
+        within = (0, county)
+        return {(month, what): call(conn, month, TZ, within=within)
+                for month in ALL_MONTHS
+                for what, call in (("headline", monthly_totals.headline),
+                                   ("trend", monthly_totals.trend),
+                                   ("top", monthly_totals.top_categories_total))}
+
+    with scope.acting(desk):
+        assert tally.usable(conn, TZ, (0, county))
+        kept = numbers()
+        with monkeypatch.context() as m:
+            m.setattr(tally, "usable", lambda *_args: False)
+            cases = numbers()
+    assert _differences(kept, cases) == []
+    assert kept["2025-10", "headline"]["received"] > 0
+    assert kept["2025-10", "headline"]["households"] > 0
 
 
 def test_row_level_security_keeps_the_tallies_from_scoped_desks(conn, settings, world):  # noqa: F811
@@ -207,7 +247,13 @@ def test_row_level_security_keeps_the_tallies_from_scoped_desks(conn, settings, 
         return int(conn.execute(text("SELECT count(*) FROM incident_tally")).scalar_one())
 
     assert visible("all") > 0
-    assert visible("1,2,3") == 0
+    assert visible("999999991,999999992") == 0  # homes without cases
+    county, town = world["ids"]["620981900"], world["ids"]["620981900001"]
+    # a desk sees its home units' own rows, and nothing of the units below them
+    assert visible(str(county)) > 0
+    seen = {int(u) for u, in conn.execute(text("SELECT DISTINCT unit_id FROM incident_tally"))}
+    assert seen == {county}
+    assert visible(str(town)) > 0 and visible(str(town), department="7") == 0
     assert visible("") == 0
     assert visible("all", department="7") == 0
 
