@@ -280,6 +280,21 @@ def _geoframe(rows: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
     return frame
 
 
+def map_changes(db: Bindable) -> list[datetime]:
+    """The instants at which some unit enters or leaves a month's map (:data:`_VALID`), in
+    order: the start of every unit a recorded change added, and the end of every retired unit.
+    A map drawn at ``at`` holds the same units as one drawn at any other instant with as many
+    of these before it (``bisect_left``): a report reads a year's grids once, not per month."""
+    with _connection(db) as conn:
+        return list(conn.execute(text("""
+            SELECT t FROM (
+                SELECT u.valid_from AS t FROM unit u
+                WHERE u.id IN (SELECT unnest(uc.added_ids) FROM unit_change uc)
+                UNION
+                SELECT valid_to FROM unit WHERE valid_to IS NOT NULL) x
+            ORDER BY 1""")).scalars())
+
+
 def units_as_of(db: Bindable, level: int, at: datetime, *,
                 within: tuple[int, int] | None = None) -> gpd.GeoDataFrame:
     """The units of ``level`` as they stood in the last instant before ``at`` (a month's end):
@@ -486,6 +501,7 @@ def _positive(n: int) -> None:
 
 
 __all__ = [
-    "MEASURE_COLUMNS", "grid_counts", "month_measures", "month_period", "months_with_data",
+    "MEASURE_COLUMNS", "grid_counts", "map_changes", "month_measures", "month_period",
+    "months_with_data",
     "previous_month", "shift_month", "top_categories", "units_as_of",
 ]

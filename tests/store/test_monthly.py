@@ -593,3 +593,21 @@ def save_plan(db, proposal, **kw):
 
     rt = build_runtime(Settings(), engine=engine, actor=cli_actor("test"))
     return service.save(rt, proposal, db=db, **kw)
+
+
+def test_months_between_two_changes_share_one_drawn_map(conn, world):
+    """A report draws each month's grids through reports.monthly.units_at: months with no
+    change of the map between them share one frame; across the split they differ, and each
+    is the map store.monthly.units_as_of draws for that month."""
+    from reports import monthly as report
+
+    report.clear_caches()
+    ends = {m: monthly.month_period(m, TZ).end for m in ("2025-07", *MONTHS, "2025-11")}
+    drawn = {m: report.units_at(conn, 3, at) for m, at in ends.items()}
+    for m, at in ends.items():
+        assert set(drawn[m]["id"]) == set(monthly.units_as_of(conn, 3, at)["id"])
+    assert drawn["2025-07"] is drawn["2025-08"] is drawn["2025-09"]  # before the split
+    assert drawn["2025-10"] is drawn["2025-11"]  # after it
+    assert set(drawn["2025-09"]["id"]) != set(drawn["2025-10"]["id"])
+    assert world["ids"][G111] in set(drawn["2025-09"]["id"]) - set(drawn["2025-10"]["id"])
+    report.clear_caches()
