@@ -2,7 +2,7 @@
 
 The app is preloaded (``ONEMAP_PRELOAD``, on by default): gunicorn's master builds it and
 warms what its pages and reports need (:func:`dashboard.app.warm_places`: the boundaries, the
-unit tree, the assignment engine and its nearest-grid index — about 15 s for a province)
+unit tree, the assignment engine and its nearest-grid index — 12 s for the scale-1 province)
 *before* it binds the port and forks its workers.  Each worker starts with all of it in memory
 (shared with the master until written), so no first request waits for a build or competes
 with one, and a worker that dies is replaced warm.  The master holds no database connection
