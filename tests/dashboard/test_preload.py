@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,24 @@ def test_the_master_warms_then_each_worker_connects_on_its_own(wall_engine, wall
     assert worker["threads"] == ["onemap-escalation"]
     assert worker["backend"] != got["parent_pid"]
     assert got["parent_after"] == got["parent_pid"]
+
+
+def test_without_preload_each_worker_warms_its_own(settings, wall_engine, wall_db_url):
+    """ONEMAP_PRELOAD=0: gunicorn loads the app in each worker, which warms its caches in a
+    background thread (the path before the master warmed them)."""
+    from dashboard.server import server
+    from store.runtime import build_runtime
+
+    mine = settings.with_(database_url=wall_db_url, escalate_every_s=0, preload=False)
+    shared = build_runtime(mine).units  # the process's one cache for this database
+    cache = shared.base if hasattr(shared, "base") else shared
+    with cache._places_lock:
+        cache._places = None  # as in a fresh worker (other tests of this process built it)
+    srv = server(mine)
+    assert srv.cfg.preload_app is False
+    wsgi = srv.load()
+    assert wsgi.extensions["onemap"].units is shared
+    deadline = time.monotonic() + 120
+    while cache._places is None and time.monotonic() < deadline:  # nobody asked for it
+        time.sleep(0.1)
+    assert cache._places is not None and cache._places.engine is not None
