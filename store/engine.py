@@ -7,6 +7,7 @@ the test database).  Without it, the URL points at the embedded cluster under ``
 from __future__ import annotations
 
 import os
+import weakref
 from functools import lru_cache
 
 from sqlalchemy import create_engine, text
@@ -71,18 +72,18 @@ def get_engine(url: str, role: str = "") -> Engine:
         from store.scope import install
 
         install(engine, role)
-    _ENGINES.append(engine)
+    _ENGINES.add(engine)
     return engine
 
 
-#: every engine :func:`get_engine` made in this process
-_ENGINES: list[Engine] = []
+#: the engines :func:`get_engine` made in this process that are still alive
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def dispose_all() -> None:
     """Close every pooled connection of this process's engines (the server's master process,
     once it has warmed the caches its workers inherit, so it holds no idle connections)."""
-    for engine in _ENGINES:
+    for engine in list(_ENGINES):
         engine.dispose()
 
 
@@ -90,7 +91,7 @@ def _forget_parents_connections() -> None:
     """In a forked child (a server worker): drop the pooled connections inherited from the
     parent without closing them (they are the parent's sockets), so the child opens its own
     (SQLAlchemy's recipe for pools and ``fork``)."""
-    for engine in _ENGINES:
+    for engine in list(_ENGINES):
         engine.dispose(close=False)
 
 
